@@ -1,0 +1,221 @@
+//! Why the guard refused a request, and how that maps onto RFC 6750 §3.
+
+use std::fmt;
+
+/// Every reason the guard refuses a request. The snake_case names from
+/// [`Rejection::as_str`] are stable: they appear in `confab verify` output, audit lines and
+/// the labels of generated tokens.
+///
+/// The guard checks in a fixed order (header syntax, size, structure, header parameters,
+/// signature, claims, scope), and reports the first failing rule, so each generated token
+/// family has exactly one expected reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rejection {
+    /// No `Authorization` header: 401 with a bare `WWW-Authenticate: Bearer` challenge.
+    MissingCredentials,
+    /// An `Authorization` header with a scheme other than `Bearer`: treated as no bearer
+    /// credentials (RFC 6750 §3.1: no error code).
+    UnsupportedScheme,
+    /// The header is not `Bearer 1*SP b64token` (empty or non-b64token credential, trailing
+    /// data, control characters, invalid UTF-8): 400 `invalid_request`.
+    MalformedHeader,
+    /// More than one `Authorization` header: 400 `invalid_request`.
+    MultipleCredentials,
+    /// The credential exceeds the size cap; refused before any decoding.
+    Oversized,
+    /// Not three base64url segments of JSON objects (bad base64, padding, extra or missing
+    /// segments, invalid JSON).
+    MalformedToken,
+    /// A JOSE header or claims set with a duplicate member name (RFC 7515 §4, RFC 7519 §4).
+    DuplicateMember,
+    /// `alg` is `none` in any spelling (RFC 8725 §3.2).
+    AlgNone,
+    /// `alg` differs from the algorithm pinned to the key (RFC 8725 §3.1).
+    AlgMismatch,
+    /// A `crit` header parameter: no extension is understood (RFC 7515 §4.1.11).
+    UnsupportedCrit,
+    /// `jwk`, `jku`, `x5u` or `x5c` in the header: keys never come from the token.
+    KeyInHeader,
+    /// A `kid` that is not in the configured key map.
+    UnknownKid,
+    /// `typ` is not the required type (RFC 9068 §4, RFC 8725 §3.11).
+    TypMismatch,
+    /// The signature does not verify with the pinned key.
+    BadSignature,
+    /// A registered claim has the wrong JSON type (e.g. a NumericDate that is a string).
+    ClaimType,
+    /// No `exp` claim.
+    MissingExp,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iss` missing or different from the configured issuer.
+    IssuerMismatch,
+    /// `aud` missing or not containing the configured audience.
+    AudienceMismatch,
+    /// No `sub` claim (RFC 9068 §2.2).
+    MissingSub,
+    /// Valid token, but its scopes do not include the endpoint's: 403.
+    InsufficientScope,
+}
+
+impl Rejection {
+    pub const ALL: [Rejection; 22] = [
+        Rejection::MissingCredentials,
+        Rejection::UnsupportedScheme,
+        Rejection::MalformedHeader,
+        Rejection::MultipleCredentials,
+        Rejection::Oversized,
+        Rejection::MalformedToken,
+        Rejection::DuplicateMember,
+        Rejection::AlgNone,
+        Rejection::AlgMismatch,
+        Rejection::UnsupportedCrit,
+        Rejection::KeyInHeader,
+        Rejection::UnknownKid,
+        Rejection::TypMismatch,
+        Rejection::BadSignature,
+        Rejection::ClaimType,
+        Rejection::MissingExp,
+        Rejection::Expired,
+        Rejection::NotYetValid,
+        Rejection::IssuerMismatch,
+        Rejection::AudienceMismatch,
+        Rejection::MissingSub,
+        Rejection::InsufficientScope,
+    ];
+
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::MissingCredentials => "missing_credentials",
+            Rejection::UnsupportedScheme => "unsupported_scheme",
+            Rejection::MalformedHeader => "malformed_header",
+            Rejection::MultipleCredentials => "multiple_credentials",
+            Rejection::Oversized => "oversized",
+            Rejection::MalformedToken => "malformed_token",
+            Rejection::DuplicateMember => "duplicate_member",
+            Rejection::AlgNone => "alg_none",
+            Rejection::AlgMismatch => "alg_mismatch",
+            Rejection::UnsupportedCrit => "unsupported_crit",
+            Rejection::KeyInHeader => "key_in_header",
+            Rejection::UnknownKid => "unknown_kid",
+            Rejection::TypMismatch => "typ_mismatch",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::ClaimType => "claim_type",
+            Rejection::MissingExp => "missing_exp",
+            Rejection::Expired => "expired",
+            Rejection::NotYetValid => "not_yet_valid",
+            Rejection::IssuerMismatch => "issuer_mismatch",
+            Rejection::AudienceMismatch => "audience_mismatch",
+            Rejection::MissingSub => "missing_sub",
+            Rejection::InsufficientScope => "insufficient_scope",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Rejection> {
+        Rejection::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// The RFC 6750 §3.1 error code, or `None` where the RFC says to send none (the
+    /// request carried no bearer credentials at all).
+    pub fn error_code(self) -> Option<&'static str> {
+        match self {
+            Rejection::MissingCredentials | Rejection::UnsupportedScheme => None,
+            Rejection::MalformedHeader | Rejection::MultipleCredentials => Some("invalid_request"),
+            Rejection::InsufficientScope => Some("insufficient_scope"),
+            _ => Some("invalid_token"),
+        }
+    }
+
+    /// The HTTP status RFC 6750 §3.1 prescribes.
+    pub fn status(self) -> u16 {
+        match self.error_code() {
+            None | Some("invalid_token") => 401,
+            Some("invalid_request") => 400,
+            _ => 403,
+        }
+    }
+
+    /// True for failures that only the issuer could produce (the token verified, but a
+    /// policy claim is off), as opposed to forgeries and garbage.
+    pub fn is_policy_claim(self) -> bool {
+        matches!(
+            self,
+            Rejection::ClaimType
+                | Rejection::MissingExp
+                | Rejection::Expired
+                | Rejection::NotYetValid
+                | Rejection::IssuerMismatch
+                | Rejection::AudienceMismatch
+                | Rejection::MissingSub
+                | Rejection::InsufficientScope
+        )
+    }
+
+    /// The `WWW-Authenticate` value for this rejection (RFC 6750 §3). `required_scope` is
+    /// named for `insufficient_scope`. Nothing here ever contains any part of the token.
+    pub fn www_authenticate(self, realm: &str, required_scope: Option<&str>) -> String {
+        let mut v = format!("Bearer realm=\"{}\"", quote_safe(realm));
+        if let Some(code) = self.error_code() {
+            v.push_str(&format!(", error=\"{code}\""));
+            v.push_str(&format!(", error_description=\"{}\"", self.as_str()));
+            if self == Rejection::InsufficientScope
+                && let Some(scope) = required_scope
+            {
+                v.push_str(&format!(", scope=\"{}\"", quote_safe(scope)));
+            }
+        }
+        v
+    }
+}
+
+/// Keeps a value legal inside an RFC 7230 quoted-string (drops `"`, `\` and controls).
+fn quote_safe(s: &str) -> String {
+    s.chars()
+        .filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c))
+        .collect()
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        for r in Rejection::ALL {
+            assert_eq!(Rejection::from_name(r.as_str()), Some(r));
+        }
+        let mut names: Vec<_> = Rejection::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Rejection::ALL.len());
+    }
+
+    #[test]
+    fn statuses_follow_rfc_6750() {
+        assert_eq!(Rejection::MissingCredentials.status(), 401);
+        assert_eq!(Rejection::MissingCredentials.error_code(), None);
+        assert_eq!(Rejection::MalformedHeader.status(), 400);
+        assert_eq!(Rejection::BadSignature.status(), 401);
+        assert_eq!(Rejection::InsufficientScope.status(), 403);
+        assert_eq!(
+            Rejection::MissingCredentials.www_authenticate("api", None),
+            "Bearer realm=\"api\""
+        );
+        assert!(
+            Rejection::InsufficientScope
+                .www_authenticate("api", Some("docs:write"))
+                .ends_with("scope=\"docs:write\"")
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! The target spec (TOML), DESIGN.md §3.
