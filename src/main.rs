@@ -1,0 +1,34 @@
+//! The `confab` command line: thin glue over the library.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// confab: proof, in CI, that a hallucinating or prompt-injected model cannot make your API
+/// act outside the caller's token and request, or leak a secret.
+///
+/// Exit codes: 0 nothing found, 1 findings (or rejected/redacted input), 2 confab could not run.
+#[derive(Parser)]
+#[command(name = "confab", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check Authorization header values (one per line on stdin) with the reference guard.
+    Verify(cli::verify::VerifyArgs),
+    /// Redact secrets, credentials, system-prompt spans and PII from text on stdin.
+    Scrub(cli::scrub::ScrubArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Verify(args) => cli::verify::run(args),
+        Command::Scrub(args) => cli::scrub::run(args),
+    }
+}
