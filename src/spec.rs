@@ -1,1 +1,276 @@
-//! The target spec (TOML), DESIGN.md §3.
+//! The target spec (TOML), DESIGN.md §3: loading, validation with errors that name the key and
+//! the line, and the `{placeholder}` values confab fills in per run.
+//!
+//! A spec holding only `[auth]` is enough for `confab verify` and `confab scrub`; the
+//! harness needs the other sections.
+
+use crate::guard::{AuthConfig, ConfigError, Guard, Secret};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The placeholder that stands for a signing secret confab generates per run.
+pub const JWT_SECRET_PLACEHOLDER: &str = "{jwt_secret}";
+
+/// A parsed target spec.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub target: Option<toml::Table>,
+    pub auth: AuthConfig,
+    #[serde(default, rename = "principal")]
+    pub principals: Vec<Principal>,
+    #[serde(default, rename = "endpoint")]
+    pub endpoints: Vec<Endpoint>,
+    pub downstream: Option<toml::Table>,
+    pub limits: Option<toml::Table>,
+    /// The folder key files are read from: the spec's own folder.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// Where the spec came from, for error messages.
+    #[serde(skip)]
+    pub origin: String,
+    #[serde(skip)]
+    source: String,
+}
+
+/// `[[principal]]`: a caller confab mints tokens for.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Principal {
+    pub name: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub owns: Vec<String>,
+}
+
+/// `[[endpoint]]`: an operation of the target.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub name: String,
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub llm: bool,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    pub body: Option<toml::Table>,
+}
+
+/// What is wrong with a spec, and where: the file, the line (when known) and the key.
+#[derive(Debug)]
+pub struct SpecError {
+    pub origin: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+impl Spec {
+    /// Reads and parses a spec file.
+    pub fn load(path: &Path) -> Result<Spec, SpecError> {
+        let origin = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|e| SpecError {
+            origin: origin.clone(),
+            line: None,
+            key: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Spec::parse(&source, &origin, &base_dir)
+    }
+
+    /// Parses spec text; `origin` names it in errors and `base_dir` anchors relative paths.
+    pub fn parse(source: &str, origin: &str, base_dir: &Path) -> Result<Spec, SpecError> {
+        let mut spec: Spec = toml::from_str(source).map_err(|e| SpecError {
+            origin: origin.to_owned(),
+            line: e.span().map(|s| line_of(source, s.start)),
+            key: None,
+            message: e.message().trim_end().to_owned(),
+        })?;
+        spec.base_dir = base_dir.to_path_buf();
+        spec.origin = origin.to_owned();
+        spec.source = source.to_owned();
+        spec.auth
+            .validate_policy()
+            .map_err(|e| spec.config_error(e))?;
+        Ok(spec)
+    }
+
+    /// True when `[auth]` asks for a per-run generated secret.
+    pub fn secret_is_generated(&self) -> bool {
+        self.auth
+            .secret
+            .as_ref()
+            .is_some_and(|s| s.expose() == JWT_SECRET_PLACEHOLDER.as_bytes())
+    }
+
+    /// Replaces a `{jwt_secret}` placeholder with the run's generated secret.
+    pub fn fill_jwt_secret(&mut self, generated: &Secret) {
+        if self.secret_is_generated() {
+            self.auth.secret = Some(generated.clone());
+        }
+    }
+
+    /// Builds the reference guard from `[auth]`. A `{jwt_secret}` placeholder must have been
+    /// filled first: a guard keyed with the placeholder text would accept forgeries.
+    pub fn guard(&self) -> Result<Guard, SpecError> {
+        if self.secret_is_generated() {
+            return Err(self.error_at(
+                "auth.secret",
+                format!(
+                    "is {JWT_SECRET_PLACEHOLDER}, a secret confab generates per scan; \
+                     give the target's real secret here to verify its tokens"
+                ),
+            ));
+        }
+        Guard::from_config(&self.auth, &self.base_dir).map_err(|e| self.config_error(e))
+    }
+
+    /// The values a scrubber must treat as secret (signing secrets, private keys).
+    pub fn registered_secrets(&self) -> Vec<(String, Secret)> {
+        if self.secret_is_generated() {
+            return Vec::new();
+        }
+        self.auth.secret_values(&self.base_dir)
+    }
+
+    fn config_error(&self, e: ConfigError) -> SpecError {
+        let key = match &e {
+            ConfigError::Invalid { key, .. } | ConfigError::Read { key, .. } => {
+                format!("auth.{key}")
+            }
+        };
+        let text = e.to_string();
+        let message = text
+            .strip_prefix(&format!("{key}: "))
+            .unwrap_or(&text)
+            .to_owned();
+        self.error_at(&key, message)
+    }
+
+    /// An error about `key` (a dotted path such as `auth.keys[1].alg`), with its line.
+    pub fn error_at(&self, key: &str, message: impl Into<String>) -> SpecError {
+        SpecError {
+            origin: self.origin.clone(),
+            line: locate(&self.source, key),
+            key: Some(key.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+fn line_of(source: &str, offset: usize) -> usize {
+    source
+        .as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The line of a dotted key path (`a.b[2].c`) in TOML text, or of its deepest existing parent.
+fn locate(source: &str, path: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(source).ok()?;
+    let mut node: Option<&toml::Spanned<DeValue>> = None;
+    let mut found = None;
+    for part in path.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let next = match node {
+            None => root.get_ref().get(name),
+            Some(n) => n.get_ref().get(name),
+        };
+        let Some(next) = next else {
+            break;
+        };
+        found = Some(next.span().start);
+        node = Some(next);
+        if let Some(i) = index {
+            let Some(item) = next.get_ref().get(i) else {
+                break;
+            };
+            found = Some(item.span().start);
+            node = Some(item);
+        }
+    }
+    found.map(|offset| line_of(source, offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str =
+        "[auth]\nalg = \"HS256\"\nsecret = \"s3cret-s3cret-s3cret-s3cret-s3cret\"\n";
+
+    #[test]
+    fn auth_only_spec_is_valid() {
+        let spec = Spec::parse(MINIMAL, "t.toml", Path::new(".")).expect("valid");
+        assert!(spec.guard().is_ok());
+        assert_eq!(spec.registered_secrets().len(), 1);
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let src = "[auth]\nalg = \"HS256\"\nsecret = \"x\"\nleeway_s = 9000\n";
+        let err = Spec::parse(src, "t.toml", Path::new(".")).expect_err("leeway too big");
+        assert_eq!(err.line, Some(4));
+        assert_eq!(err.key.as_deref(), Some("auth.leeway_s"));
+        let src = "[auth]\nalg = \"none\"\nsecret = \"x\"\n";
+        let err = Spec::parse(src, "t.toml", Path::new("."))
+            .expect("parses")
+            .guard()
+            .expect_err("alg none");
+        assert_eq!(err.line, Some(2));
+        assert!(
+            err.to_string()
+                .starts_with("t.toml:2: auth.alg: unsupported algorithm")
+        );
+        let err = Spec::parse(
+            "[auth]\nalg = \"HS256\"\nsecrt = \"x\"\n",
+            "t.toml",
+            Path::new("."),
+        )
+        .expect_err("typo");
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.contains("secrt"));
+    }
+
+    #[test]
+    fn generated_secret_is_never_used_as_a_key() {
+        let src = "[auth]\nalg = \"HS256\"\nsecret = \"{jwt_secret}\"\n";
+        let mut spec = Spec::parse(src, "t.toml", Path::new(".")).expect("valid");
+        assert!(spec.guard().is_err());
+        assert!(spec.registered_secrets().is_empty());
+        spec.fill_jwt_secret(&Secret::from("generated-secret-generated-secret"));
+        assert!(spec.guard().is_ok());
+    }
+}

@@ -6,9 +6,9 @@ use std::fmt;
 /// [`Rejection::as_str`] are stable: they appear in `confab verify` output, audit lines and
 /// the labels of generated tokens.
 ///
-/// The guard checks in a fixed order (header syntax, size, structure, header parameters,
-/// signature, claims, scope), and reports the first failing rule, so each generated token
-/// family has exactly one expected reason.
+/// The guard checks in the order of the variants below (header syntax, size, structure,
+/// header parameters, key selection, signature, claims, scope) and reports the first rule that
+/// fails, so each generated token family has exactly one expected reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rejection {
     /// No `Authorization` header: 401 with a bare `WWW-Authenticate: Bearer` challenge.
@@ -30,14 +30,14 @@ pub enum Rejection {
     DuplicateMember,
     /// `alg` is `none` in any spelling (RFC 8725 §3.2).
     AlgNone,
-    /// `alg` differs from the algorithm pinned to the key (RFC 8725 §3.1).
-    AlgMismatch,
     /// A `crit` header parameter: no extension is understood (RFC 7515 §4.1.11).
     UnsupportedCrit,
     /// `jwk`, `jku`, `x5u` or `x5c` in the header: keys never come from the token.
     KeyInHeader,
-    /// A `kid` that is not in the configured key map.
+    /// A `kid` that is not in the configured key map (or no `kid` where only a map exists).
     UnknownKid,
+    /// `alg` differs from the algorithm pinned to the selected key (RFC 8725 §3.1).
+    AlgMismatch,
     /// `typ` is not the required type (RFC 9068 §4, RFC 8725 §3.11).
     TypMismatch,
     /// The signature does not verify with the pinned key.
@@ -54,7 +54,7 @@ pub enum Rejection {
     IssuerMismatch,
     /// `aud` missing or not containing the configured audience.
     AudienceMismatch,
-    /// No `sub` claim (RFC 9068 §2.2).
+    /// No `sub` claim, or an empty one (RFC 9068 §2.2).
     MissingSub,
     /// Valid token, but its scopes do not include the endpoint's: 403.
     InsufficientScope,
@@ -70,10 +70,10 @@ impl Rejection {
         Rejection::MalformedToken,
         Rejection::DuplicateMember,
         Rejection::AlgNone,
-        Rejection::AlgMismatch,
         Rejection::UnsupportedCrit,
         Rejection::KeyInHeader,
         Rejection::UnknownKid,
+        Rejection::AlgMismatch,
         Rejection::TypMismatch,
         Rejection::BadSignature,
         Rejection::ClaimType,

@@ -1,11 +1,29 @@
 //! The reference guard: what a correct bearer-token API decides for any request.
 //!
-//! It depends on nothing else in the crate, so a Rust service can use it as is.
+//! It depends on nothing else in the crate, so a Rust service can use it as is. The token
+//! half checks, in this order, and reports the first failure as a [`Rejection`]:
+//!
+//! 1. the `Authorization` header (RFC 6750 §2.1): present once, `Bearer 1*SP b64token`,
+//!    no longer than the size cap;
+//! 2. structure: three base64url segments (no padding), JSON objects, no duplicate members;
+//! 3. the JOSE header (RFC 8725): `alg` not `none`, no `crit`, no `jwk`/`jku`/`x5u`/`x5c`,
+//!    a `kid` only from the configured map, `alg` equal to the selected key's pinned
+//!    algorithm, the required `typ` (RFC 9068);
+//! 4. the signature;
+//! 5. claims: NumericDates are numbers, `exp` required and in the future, `nbf` honoured,
+//!    `iss`/`aud` exactly as configured, `sub` present;
+//! 6. scopes (RFC 8693 §4.2): every required scope token granted, compared exactly.
 
+pub mod bearer;
+pub mod config;
 pub mod error;
+mod jose;
 pub mod scope;
 pub mod secret;
+pub mod token;
 
+pub use config::{AuthConfig, ConfigError};
 pub use error::Rejection;
 pub use scope::ScopeSet;
 pub use secret::Secret;
+pub use token::{Authenticated, Guard, unix_now};

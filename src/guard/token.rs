@@ -1,0 +1,389 @@
+//! The guard's decision: bearer header → verified, policy-checked claims → scope check.
+
+use super::bearer::extract_token;
+use super::config::{AuthConfig, ConfigError, DEFAULT_MAX_TOKEN_BYTES, is_hmac};
+use super::error::Rejection;
+use super::jose::{self, Claims, Header, Raw};
+use super::scope::ScopeSet;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use std::fmt;
+use std::path::Path;
+
+/// How a key checks signatures.
+enum Verifier {
+    /// HMAC keys are expanded once (inner and outer pads), not on every request; this is
+    /// what `jsonwebtoken`'s aws-lc provider does per call.
+    Hmac(aws_lc_rs::hmac::Key),
+    /// Asymmetric keys go through `jsonwebtoken`'s verifier.
+    Jwt(DecodingKey),
+}
+
+/// A verification key with its one pinned algorithm (RFC 8725 §3.1).
+struct PinnedKey {
+    kid: Option<String>,
+    alg: Algorithm,
+    verifier: Verifier,
+}
+
+impl PinnedKey {
+    fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+        match &self.verifier {
+            Verifier::Hmac(key) => aws_lc_rs::hmac::verify(key, signing_input, signature).is_ok(),
+            Verifier::Jwt(key) => {
+                // jsonwebtoken takes the signature in its base64url form.
+                let sig = URL_SAFE_NO_PAD.encode(signature);
+                jsonwebtoken::crypto::verify(&sig, signing_input, key, self.alg).unwrap_or(false)
+            }
+        }
+    }
+}
+
+/// What the guard learned from a token it accepted. Holds no part of the token itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Authenticated {
+    pub sub: String,
+    pub scopes: ScopeSet,
+    pub issuer: Option<String>,
+    pub audience: Vec<String>,
+    pub expires_at: f64,
+    pub kid: Option<String>,
+    pub jti: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// The reference guard. Build it once from the spec's `[auth]` section (or in code), then
+/// share it: every method takes `&self` and the current time, so decisions are pure.
+pub struct Guard {
+    default_key: Option<PinnedKey>,
+    kid_map: Vec<PinnedKey>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway_s: f64,
+    typ: Option<String>,
+    max_token_bytes: usize,
+    realm: String,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("default_alg", &self.default_key.as_ref().map(|k| k.alg))
+            .field(
+                "kids",
+                &self.kid_map.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+            )
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway_s", &self.leeway_s)
+            .field("typ", &self.typ)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// Builds the guard from `[auth]`; key files are read relative to `base_dir` (the spec's
+    /// folder).
+    pub fn from_config(cfg: &AuthConfig, base_dir: &Path) -> Result<Guard, ConfigError> {
+        cfg.validate_policy()?;
+        let mut default_key = None;
+        let mut kid_map = Vec::new();
+        for src in cfg.key_sources() {
+            let alg = src.alg()?;
+            let (decoding, secret) = src.decoding_key(alg, base_dir)?;
+            let verifier = match (is_hmac(alg), secret) {
+                (true, Some(secret)) => Verifier::Hmac(aws_lc_rs::hmac::Key::new(
+                    hmac_algorithm(alg),
+                    secret.expose(),
+                )),
+                _ => Verifier::Jwt(decoding),
+            };
+            let key = PinnedKey {
+                kid: src.kid.map(str::to_owned),
+                alg,
+                verifier,
+            };
+            match src.kid {
+                None => default_key = Some(key),
+                Some(_) => kid_map.push(key),
+            }
+        }
+        Ok(Guard {
+            default_key,
+            kid_map,
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+            leeway_s: cfg.leeway_s as f64,
+            typ: cfg.typ.clone(),
+            max_token_bytes: cfg.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES),
+            realm: cfg.realm.clone().unwrap_or_else(|| "api".to_owned()),
+        })
+    }
+
+    /// The cap on a credential's length.
+    pub fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
+
+    /// The full decision for one request: header syntax, token, then the endpoint's scope.
+    ///
+    /// `authorization` holds every `Authorization` header value of the request (none, one,
+    /// or several); `required` is the endpoint's scope; `now` is seconds since the epoch.
+    pub fn decide(
+        &self,
+        authorization: &[&[u8]],
+        required: &ScopeSet,
+        now: u64,
+    ) -> Result<Authenticated, Rejection> {
+        let who = self.authenticate(authorization, now)?;
+        self.authorize(&who, required)?;
+        Ok(who)
+    }
+
+    /// Authentication alone: the bearer header and the token.
+    pub fn authenticate(
+        &self,
+        authorization: &[&[u8]],
+        now: u64,
+    ) -> Result<Authenticated, Rejection> {
+        let token = extract_token(authorization, self.max_token_bytes)?;
+        self.verify_token(token, now)
+    }
+
+    /// Scope check (RFC 6750 §3.1 `insufficient_scope`): every required token must be granted.
+    pub fn authorize(&self, who: &Authenticated, required: &ScopeSet) -> Result<(), Rejection> {
+        if who.scopes.includes(required) {
+            Ok(())
+        } else {
+            Err(Rejection::InsufficientScope)
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge for a rejection.
+    pub fn challenge(&self, rejection: Rejection, required: Option<&ScopeSet>) -> String {
+        let scope = required.map(ScopeSet::to_string);
+        rejection.www_authenticate(&self.realm, scope.as_deref())
+    }
+
+    /// Verifies a compact JWS access token (without the `Bearer ` prefix).
+    pub fn verify_token(&self, token: &str, now: u64) -> Result<Authenticated, Rejection> {
+        if token.len() > self.max_token_bytes {
+            return Err(Rejection::Oversized);
+        }
+        // Structure: exactly three base64url segments, no padding, canonical trailing bits.
+        let mut parts = token.splitn(4, '.');
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Rejection::MalformedToken);
+        };
+        if h64.is_empty() || p64.is_empty() {
+            return Err(Rejection::MalformedToken);
+        }
+        let header_json = b64(h64)?;
+        let payload_json = b64(p64)?;
+        let mut sig_buf = [0u8; 1024];
+        let sig_len = URL_SAFE_NO_PAD
+            .decode_slice(s64, &mut sig_buf)
+            .map_err(|_| Rejection::MalformedToken)?;
+        let signature = &sig_buf[..sig_len];
+
+        let header: Header = jose::parse(&header_json).ok_or(Rejection::MalformedToken)?;
+        if header.duplicate {
+            return Err(Rejection::DuplicateMember);
+        }
+        let alg = match &header.alg {
+            Some(Raw::Str(a)) => a,
+            _ => return Err(Rejection::MalformedToken),
+        };
+        if alg.eq_ignore_ascii_case("none") {
+            return Err(Rejection::AlgNone);
+        }
+        if header.crit {
+            return Err(Rejection::UnsupportedCrit);
+        }
+        if header.key_reference {
+            return Err(Rejection::KeyInHeader);
+        }
+        let kid = match &header.kid {
+            None => None,
+            Some(Raw::Str(k)) => Some(k.as_ref()),
+            Some(_) => return Err(Rejection::MalformedToken),
+        };
+        let key = self.select_key(kid)?;
+        if alg.as_ref() != alg_name(key.alg) {
+            return Err(Rejection::AlgMismatch);
+        }
+        if let Some(required) = &self.typ {
+            let ok = match &header.typ {
+                Some(Raw::Str(t)) => typ_matches(t, required),
+                _ => false,
+            };
+            if !ok {
+                return Err(Rejection::TypMismatch);
+            }
+        }
+        let signing_input = &token.as_bytes()[..h64.len() + 1 + p64.len()];
+        if !key.verify(signing_input, signature) {
+            return Err(Rejection::BadSignature);
+        }
+
+        // The issuer signed these bytes; now check what it said.
+        let claims: Claims = jose::parse(&payload_json).ok_or(Rejection::MalformedToken)?;
+        if claims.duplicate {
+            return Err(Rejection::DuplicateMember);
+        }
+        self.check_claims(&claims, now as f64, key)
+    }
+
+    fn select_key(&self, kid: Option<&str>) -> Result<&PinnedKey, Rejection> {
+        match kid {
+            Some(kid) if !self.kid_map.is_empty() => self
+                .kid_map
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid))
+                .ok_or(Rejection::UnknownKid),
+            // Without a map, `kid` is only a hint; the one configured key is used.
+            _ => self.default_key.as_ref().ok_or(Rejection::UnknownKid),
+        }
+    }
+
+    fn check_claims(
+        &self,
+        c: &Claims<'_>,
+        now: f64,
+        key: &PinnedKey,
+    ) -> Result<Authenticated, Rejection> {
+        let exp = numeric_date(&c.exp)?;
+        let nbf = numeric_date(&c.nbf)?;
+        numeric_date(&c.iat)?;
+        let iss = opt_str(&c.iss)?;
+        let sub = opt_str(&c.sub)?;
+        let jti = opt_str(&c.jti)?;
+        let client_id = opt_str(&c.client_id)?;
+        let aud: Vec<&str> = match &c.aud {
+            None => Vec::new(),
+            Some(Raw::Str(s)) => vec![s.as_ref()],
+            Some(Raw::Strs(v)) => v.iter().map(|s| s.as_ref()).collect(),
+            Some(_) => return Err(Rejection::ClaimType),
+        };
+        let mut scopes = match &c.scope {
+            None => ScopeSet::new(),
+            Some(Raw::Str(s)) => ScopeSet::parse(s),
+            Some(_) => return Err(Rejection::ClaimType),
+        };
+        match &c.scp {
+            None => {}
+            Some(Raw::Str(s)) => ScopeSet::parse(s).iter().for_each(|t| scopes.insert(t)),
+            Some(Raw::Strs(v)) => v.iter().for_each(|t| scopes.insert(t)),
+            Some(_) => return Err(Rejection::ClaimType),
+        }
+
+        // RFC 7519 §4.1.4: the current time MUST be before `exp`.
+        let exp = exp.ok_or(Rejection::MissingExp)?;
+        if now >= exp + self.leeway_s {
+            return Err(Rejection::Expired);
+        }
+        if let Some(nbf) = nbf
+            && now + self.leeway_s < nbf
+        {
+            return Err(Rejection::NotYetValid);
+        }
+        if let Some(want) = &self.issuer
+            && iss != Some(want.as_str())
+        {
+            return Err(Rejection::IssuerMismatch);
+        }
+        if let Some(want) = &self.audience
+            && !aud.contains(&want.as_str())
+        {
+            return Err(Rejection::AudienceMismatch);
+        }
+        let sub = match sub {
+            Some(s) if !s.is_empty() => s.to_owned(),
+            _ => return Err(Rejection::MissingSub),
+        };
+        Ok(Authenticated {
+            sub,
+            scopes,
+            issuer: iss.map(str::to_owned),
+            audience: aud.into_iter().map(str::to_owned).collect(),
+            expires_at: exp,
+            kid: key.kid.clone(),
+            jti: jti.map(str::to_owned),
+            client_id: client_id.map(str::to_owned),
+        })
+    }
+}
+
+fn b64(segment: &str) -> Result<Vec<u8>, Rejection> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| Rejection::MalformedToken)
+}
+
+/// RFC 7519 §2: a NumericDate is a JSON number. Strings (CVE-2026-25537) are refused.
+fn numeric_date(v: &Option<Raw<'_>>) -> Result<Option<f64>, Rejection> {
+    match v {
+        None => Ok(None),
+        Some(Raw::Num(n)) if n.is_finite() => Ok(Some(*n)),
+        Some(_) => Err(Rejection::ClaimType),
+    }
+}
+
+fn opt_str<'a>(v: &'a Option<Raw<'_>>) -> Result<Option<&'a str>, Rejection> {
+    match v {
+        None => Ok(None),
+        Some(Raw::Str(s)) => Ok(Some(s)),
+        Some(_) => Err(Rejection::ClaimType),
+    }
+}
+
+/// RFC 9068 §4: `typ` is compared as a media type: case-insensitive, `application/` optional.
+fn typ_matches(got: &str, required: &str) -> bool {
+    let strip = |s: &str| -> String {
+        let lower = s.to_ascii_lowercase();
+        lower
+            .strip_prefix("application/")
+            .map(str::to_owned)
+            .unwrap_or(lower)
+    };
+    strip(got) == strip(required)
+}
+
+fn hmac_algorithm(alg: Algorithm) -> aws_lc_rs::hmac::Algorithm {
+    match alg {
+        Algorithm::HS384 => aws_lc_rs::hmac::HMAC_SHA384,
+        Algorithm::HS512 => aws_lc_rs::hmac::HMAC_SHA512,
+        _ => aws_lc_rs::hmac::HMAC_SHA256,
+    }
+}
+
+/// The JOSE name of an algorithm (RFC 7518 §3.1).
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::EdDSA => "EdDSA",
+        // `Algorithm` is non-exhaustive; a new variant is simply never matched by a token.
+        _ => "unsupported",
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
