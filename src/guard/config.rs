@@ -326,3 +326,44 @@ impl fmt::Debug for KeySource<'_> {
             .finish_non_exhaustive()
     }
 }
+
+/// A key confab signs with: the trusted issuer's key, to mint valid tokens and the
+/// forgeries that need its public half. Only the generators and the harness use it.
+pub struct SigningKey {
+    pub kid: Option<String>,
+    pub alg: Algorithm,
+    pub encoding: EncodingKey,
+    /// The HMAC secret, for HS algorithms.
+    pub hmac_secret: Option<Secret>,
+    /// The public key file's bytes, for asymmetric algorithms (RS→HS confusion uses them).
+    pub public_pem: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthConfig {
+    /// The key confab mints with: the default key if it has private material, else the first
+    /// map entry that does. `Ok(None)` when the spec gives no private material at all.
+    pub fn signing_key(&self, base_dir: &Path) -> Result<Option<SigningKey>, ConfigError> {
+        for src in self.key_sources() {
+            let alg = src.alg()?;
+            if let Some(encoding) = src.encoding_key(alg, base_dir)? {
+                return Ok(Some(SigningKey {
+                    kid: src.kid.map(str::to_owned),
+                    alg,
+                    encoding,
+                    hmac_secret: src.hmac_secret()?,
+                    public_pem: src.public_pem(base_dir)?,
+                }));
+            }
+        }
+        Ok(None)
+    }
+}

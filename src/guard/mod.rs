@@ -22,7 +22,7 @@ pub mod scope;
 pub mod secret;
 pub mod token;
 
-pub use config::{AuthConfig, ConfigError};
+pub use config::{AuthConfig, ConfigError, SigningKey};
 pub use error::Rejection;
 pub use scope::ScopeSet;
 pub use secret::Secret;

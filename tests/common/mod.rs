@@ -1,0 +1,53 @@
+//! Shared by the integration tests: the example specs, their guards and mint contexts.
+#![allow(dead_code)]
+
+use confab::generators::token::MintContext;
+use confab::guard::{Guard, ScopeSet};
+use confab::spec::Spec;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// A fixed "now" (2026-11-29T00:00:00Z) so that every run mints the same times.
+pub const NOW: u64 = 1_796_169_600;
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub struct Fixture {
+    pub name: &'static str,
+    pub spec: Spec,
+    pub guard: Guard,
+    pub mint: MintContext,
+}
+
+/// The example specs: one per algorithm family, plus `typ` and `kid`-map policies.
+pub const SPECS: [&str; 5] = [
+    "examples/specs/docs-hs256.toml",
+    "examples/specs/docs-rs256.toml",
+    "examples/specs/docs-ps256.toml",
+    "examples/specs/docs-es256.toml",
+    "examples/specs/docs-eddsa-kid.toml",
+];
+
+pub fn fixtures() -> &'static [Fixture] {
+    static FIXTURES: OnceLock<Vec<Fixture>> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        SPECS
+            .iter()
+            .map(|rel| {
+                let spec = Spec::load(&repo_path(rel)).unwrap_or_else(|e| panic!("{e}"));
+                let guard = spec.guard().unwrap_or_else(|e| panic!("{e}"));
+                let mint = spec
+                    .mint_context(ScopeSet::parse("docs:read"))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                Fixture {
+                    name: rel,
+                    spec,
+                    guard,
+                    mint,
+                }
+            })
+            .collect()
+    })
+}
