@@ -19,6 +19,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run confab's main job on an embedded example (nothing to set up).
+    Demo(cli::demo::DemoArgs),
+    /// Mint generated token cases for a spec, one Authorization value per line.
+    Tokens(cli::tokens::TokensArgs),
     /// Check Authorization header values (one per line on stdin) with the reference guard.
     Verify(cli::verify::VerifyArgs),
     /// Redact secrets, credentials, system-prompt spans and PII from text on stdin.
@@ -28,6 +32,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo(args) => cli::demo::run(args),
+        Command::Tokens(args) => cli::tokens::run(args),
         Command::Verify(args) => cli::verify::run(args),
         Command::Scrub(args) => cli::scrub::run(args),
     }

@@ -1,6 +1,8 @@
 //! One module per subcommand. Each returns the process exit code (0/1/2, like ripgrep).
 
+pub mod demo;
 pub mod scrub;
+pub mod tokens;
 pub mod verify;
 
 use std::process::ExitCode;

@@ -1,0 +1,110 @@
+//! `confab tokens`: mint generated token cases for a spec, one `Authorization` value per line,
+//! ready to pipe into `confab verify` or any other validator.
+
+use confab::generators::token::{Expected, TokenFamily, TokenRecipe, token_recipe};
+use confab::guard::{ScopeSet, unix_now};
+use confab::spec::Spec;
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct TokensArgs {
+    /// Target spec with private key material in [auth].
+    #[arg(long)]
+    spec: PathBuf,
+    /// Scope of the endpoint the tokens are aimed at.
+    #[arg(long, default_value = "")]
+    scope: String,
+    /// How many cases.
+    #[arg(long, default_value_t = 1000)]
+    count: u64,
+    /// Same seed, same cases (given the same --now).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Only this family (snake_case name, e.g. `alg_none`); repeatable.
+    #[arg(long = "family")]
+    families: Vec<String>,
+    /// Mint for this time (seconds since the epoch; default: now).
+    #[arg(long)]
+    now: Option<u64>,
+    /// Also write what a correct guard decides, one JSON object per line, to this file.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+}
+
+pub fn run(args: TokensArgs) -> ExitCode {
+    let required = ScopeSet::parse(&args.scope);
+    let ctx = match Spec::load(&args.spec).and_then(|s| s.mint_context(required)) {
+        Ok(c) => c,
+        Err(e) => return super::fail("tokens", &e),
+    };
+    let mut families = Vec::new();
+    for name in &args.families {
+        match TokenFamily::ALL.into_iter().find(|f| f.name() == *name) {
+            Some(f) => families.push(f),
+            None => {
+                let known: Vec<String> = TokenFamily::ALL.iter().map(|f| f.name()).collect();
+                return super::fail(
+                    "tokens",
+                    &format!("unknown --family {name:?}; known: {}", known.join(", ")),
+                );
+            }
+        }
+    }
+    let now = args.now.unwrap_or_else(unix_now);
+    let mut labels = match args.labels.as_ref().map(std::fs::File::create).transpose() {
+        Ok(f) => f.map(BufWriter::new),
+        Err(e) => return super::fail("tokens: --labels", &e),
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&args.seed.to_le_bytes());
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+    );
+    let strategy = token_recipe();
+    let result = (|| -> io::Result<()> {
+        for i in 0..args.count {
+            let mut recipe: TokenRecipe = match strategy.new_tree(&mut runner) {
+                Ok(tree) => tree.current(),
+                Err(e) => return Err(io::Error::other(e.to_string())),
+            };
+            if !families.is_empty() {
+                recipe.family = families[(i as usize) % families.len()];
+            }
+            let case = recipe.mint(&ctx, now);
+            // One header per line: cases with several headers, or a line break inside one,
+            // cannot be written that way and are left out.
+            let line = case.authorization.first().map_or("", String::as_str);
+            if case.authorization.len() > 1 || line.contains(['\n', '\r']) {
+                continue;
+            }
+            writeln!(out, "{line}")?;
+            if let Some(l) = labels.as_mut() {
+                let label = match &case.expect {
+                    Expected::Accept { sub, .. } => {
+                        serde_json::json!({"family": case.family.name(), "accepted": true, "sub": sub})
+                    }
+                    Expected::Reject(r) => serde_json::json!({
+                        "family": case.family.name(), "accepted": false, "reason": r.as_str(),
+                    }),
+                };
+                serde_json::to_writer(&mut *l, &label)?;
+                l.write_all(b"\n")?;
+            }
+        }
+        out.flush()?;
+        if let Some(l) = labels.as_mut() {
+            l.flush()?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => super::fail("tokens", &e),
+    }
+}
