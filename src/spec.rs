@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 /// The placeholder that stands for a signing secret confab generates per run.
 pub const JWT_SECRET_PLACEHOLDER: &str = "{jwt_secret}";
 
-/// A parsed target spec.
-#[derive(Debug, Deserialize)]
+/// A parsed target spec. Its `Debug` leaves out the spec's text, which may hold a literal
+/// secret; `[auth]`'s secrets are [`Secret`]s.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub target: Option<toml::Table>,
@@ -33,6 +34,20 @@ pub struct Spec {
     pub origin: String,
     #[serde(skip)]
     source: String,
+}
+
+impl fmt::Debug for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spec")
+            .field("origin", &self.origin)
+            .field("target", &self.target)
+            .field("auth", &self.auth)
+            .field("principals", &self.principals)
+            .field("endpoints", &self.endpoints)
+            .field("downstream", &self.downstream)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[[principal]]`: a caller confab mints tokens for.

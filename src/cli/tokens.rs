@@ -77,10 +77,15 @@ pub fn run(args: TokensArgs) -> ExitCode {
                 recipe.family = families[(i as usize) % families.len()];
             }
             let case = recipe.mint(&ctx, now);
-            // One header per line: cases with several headers, or a line break inside one,
-            // cannot be written that way and are left out.
+            // One header per line, an empty line for none: several headers, an empty header
+            // or a line break inside one cannot be written that way, so those are left out.
             let line = case.authorization.first().map_or("", String::as_str);
-            if case.authorization.len() > 1 || line.contains(['\n', '\r']) {
+            let representable = match case.authorization.as_slice() {
+                [] => true,
+                [one] => !one.is_empty() && !one.contains(['\n', '\r']),
+                _ => false,
+            };
+            if !representable {
                 continue;
             }
             writeln!(out, "{line}")?;

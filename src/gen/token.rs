@@ -597,7 +597,7 @@ impl TokenRecipe {
             AlgNone => {
                 let mut h = header.clone();
                 h["alg"] = json!(NONE_SPELLINGS[v % NONE_SPELLINGS.len()]);
-                let signer = if v / 4 % 2 == 0 {
+                let signer = if (v / 4).is_multiple_of(2) {
                     Signer::Fixed(Vec::new())
                 } else {
                     Signer::Key(&ctx.key.encoding, ctx.key.alg)
@@ -655,7 +655,7 @@ impl TokenRecipe {
                 // CVE-2022-21449: r = s = 0 passed Java's ECDSA check.
                 let mut h = header.clone();
                 h["alg"] = json!("ES256");
-                let len = if v % 2 == 0 { 64 } else { 8 };
+                let len = if v.is_multiple_of(2) { 64 } else { 8 };
                 let expect = if ctx.key.alg == Algorithm::ES256 {
                     Rejection::BadSignature
                 } else {
@@ -802,7 +802,7 @@ impl TokenRecipe {
                 single(trusted(&header, &claims), expect)
             }
             MissingSub => {
-                if v % 2 == 0 {
+                if v.is_multiple_of(2) {
                     remove_member(&mut claims, "sub");
                 } else {
                     claims["sub"] = json!("");
@@ -860,7 +860,7 @@ impl TokenRecipe {
                 }
                 let parts: Vec<&str> = t.split('.').collect();
                 let (h64, p64, s64) = (parts[0], parts[1], parts[2]);
-                if v % 2 == 0 {
+                if v.is_multiple_of(2) {
                     // Padding at the end is still a b64token, but JWS forbids it.
                     single(
                         format!("{h64}.{p64}.{s64}="),
@@ -887,7 +887,7 @@ impl TokenRecipe {
             }
             NotJson => {
                 let garbage = ["not json", "[]", "{\"alg\":", "\u{feff}{}"][v % 4];
-                let (h, c) = if v / 4 % 2 == 0 {
+                let (h, c) = if (v / 4).is_multiple_of(2) {
                     (garbage.to_owned(), claims.to_string())
                 } else {
                     (header.to_string(), garbage.to_owned())
@@ -913,7 +913,7 @@ impl TokenRecipe {
                         (json!(s), accept(&ScopeSet::parse(s)))
                     }
                     ScopeCaseChanged => {
-                        let s = if v % 2 == 0 {
+                        let s = if v.is_multiple_of(2) {
                             first.to_uppercase()
                         } else {
                             capitalize(first)

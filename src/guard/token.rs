@@ -15,7 +15,7 @@ use std::path::Path;
 enum Verifier {
     /// HMAC keys are expanded once (inner and outer pads), not on every request; this is
     /// what `jsonwebtoken`'s aws-lc provider does per call.
-    Hmac(aws_lc_rs::hmac::Key),
+    Hmac(Box<aws_lc_rs::hmac::Key>),
     /// Asymmetric keys go through `jsonwebtoken`'s verifier.
     Jwt(DecodingKey),
 }
@@ -94,10 +94,10 @@ impl Guard {
             let alg = src.alg()?;
             let (decoding, secret) = src.decoding_key(alg, base_dir)?;
             let verifier = match (is_hmac(alg), secret) {
-                (true, Some(secret)) => Verifier::Hmac(aws_lc_rs::hmac::Key::new(
+                (true, Some(secret)) => Verifier::Hmac(Box::new(aws_lc_rs::hmac::Key::new(
                     hmac_algorithm(alg),
                     secret.expose(),
-                )),
+                ))),
                 _ => Verifier::Jwt(decoding),
             };
             let key = PinnedKey {
