@@ -22,8 +22,9 @@ pub struct Fixture {
 }
 
 /// The example specs: one per algorithm family, plus `typ` and `kid`-map policies.
-pub const SPECS: [&str; 5] = [
+pub const SPECS: [&str; 6] = [
     "examples/specs/docs-hs256.toml",
+    "examples/specs/docs-hs512.toml",
     "examples/specs/docs-rs256.toml",
     "examples/specs/docs-ps256.toml",
     "examples/specs/docs-es256.toml",

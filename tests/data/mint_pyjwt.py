@@ -29,6 +29,7 @@ def key(name):
 
 cases = [
     ("examples/specs/docs-hs256.toml", "HS256", b"confab-example-hs256-secret-not-for-production", {}),
+    ("examples/specs/docs-hs512.toml", "HS512", b"confab-example-hs512-secret-not-for-production-use-64-bytes-long!", {}),
     ("examples/specs/docs-rs256.toml", "RS256", key("rsa.key.pem"), {"typ": "at+jwt"}),
     ("examples/specs/docs-ps256.toml", "PS256", key("rsa.key.pem"), {"typ": "at+jwt"}),
     ("examples/specs/docs-es256.toml", "ES256", key("ec.key.pem"), {}),
