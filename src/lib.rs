@@ -11,5 +11,6 @@
 // `gen` is a reserved word in Rust 2024; the folder keeps the name of DESIGN.md §2.
 #[path = "gen/mod.rs"]
 pub mod generators;
+pub mod fuzzing;
 pub mod guard;
 pub mod spec;

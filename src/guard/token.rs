@@ -216,14 +216,16 @@ impl Guard {
         if alg.as_ref() != alg_name(key.alg) {
             return Err(Rejection::AlgMismatch);
         }
-        if let Some(required) = &self.typ {
-            let ok = match &header.typ {
-                Some(Raw::Str(t)) => typ_matches(t, required),
-                _ => false,
-            };
-            if !ok {
-                return Err(Rejection::TypMismatch);
-            }
+        let typ = match &header.typ {
+            None => None,
+            Some(Raw::Str(t)) => Some(t.as_ref()),
+            // RFC 7515 §4.1.9: `typ` is a string.
+            Some(_) => return Err(Rejection::MalformedToken),
+        };
+        if let Some(required) = &self.typ
+            && !typ.is_some_and(|t| typ_matches(t, required))
+        {
+            return Err(Rejection::TypMismatch);
         }
         let signing_input = &token.as_bytes()[..h64.len() + 1 + p64.len()];
         if !key.verify(signing_input, signature) {

@@ -1,0 +1,3 @@
+#![no_main]
+// Thin shell: the logic and its documentation live in confab::fuzzing::guard_token.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::fuzzing::guard_token(data));
