@@ -957,6 +957,16 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The first declared tool, counting from the picked one, with a parameter named like
+    /// one of `hints`.
+    fn tool_with_param(&self, hints: &[&str]) -> Option<&'a DeclaredTool> {
+        let tools = &self.ctx.tools;
+        let start = usize::from(self.recipe.pick);
+        (0..tools.len())
+            .map(|offset| &tools[(start + offset) % tools.len()])
+            .find(|tool| param_matching(tool, hints).is_some())
+    }
+
     fn chosen_tool(&self) -> Option<&'a DeclaredTool> {
         let tools = &self.ctx.tools;
         (!tools.is_empty()).then(|| &tools[usize::from(self.recipe.pick) % tools.len()])
@@ -1114,7 +1124,12 @@ impl<'a> Builder<'a> {
             return Channel::Text;
         };
         let in_url = !self.recipe.variant.is_multiple_of(3);
-        match (channel, self.chosen_tool()) {
+        let hints = if in_url {
+            URL_PARAM_HINTS
+        } else {
+            TEXT_PARAM_HINTS
+        };
+        match (channel, self.tool_with_param(hints).or(self.chosen_tool())) {
             (Channel::ToolCall, Some(tool)) => {
                 let (main, payload) = match param_matching(tool, URL_PARAM_HINTS) {
                     Some(at) if in_url => (Some(at), self.exfil_url(source, value)),
@@ -1199,7 +1214,11 @@ impl<'a> Builder<'a> {
         let (source, text) = secrets.chain(texts).nth(index)?;
         let value = match source {
             EchoSource::Secret => text.to_owned(),
-            _ => span_of(text, self.recipe.seed, self.recipe.variant.is_multiple_of(2)),
+            _ => span_of(
+                text,
+                self.recipe.seed,
+                self.recipe.variant.is_multiple_of(2),
+            ),
         };
         Some((source, value))
     }

@@ -11,10 +11,10 @@
 //! request proves the injection worked, with no LLM judge. Where the canary sits after
 //! obfuscation:
 //!
-//! | obfuscation | canary in [`AdversarialPrompt::text`] |
+//! | obfuscation | canary in [`AdversarialPrompt::payload`] (the disguised instruction) |
 //! |---|---|
 //! | `none`, `translation` | verbatim |
-//! | `base64` | inside the base64 payload (the last word); decoding it yields the canary |
+//! | `base64` | inside the base64 word (the last word); decoding it yields the canary |
 //! | `rot13` | ROT13'd with the rest; applying ROT13 again yields it |
 //! | `zero_width` | zero-width characters between its characters; deleting them yields it |
 //! | `leetspeak`, `homoglyphs`, `mixed_scripts` | verbatim: these rewrites are lossy or visually ambiguous, so they leave the canary alone (the model must copy it exactly) |
@@ -212,10 +212,13 @@ pub struct AdversarialPrompt {
     /// The value whose appearance in the model's output (or at the attacker host) proves the
     /// attack worked.
     pub canary: String,
-    /// The instruction before obfuscation (contains the canary verbatim); for documents,
-    /// the whole document before obfuscation of the embedded instruction.
+    /// The instruction before obfuscation; contains the canary verbatim.
     pub plain: String,
-    /// The adversarial text, obfuscated, to place as [`Self::placement`] says.
+    /// The instruction after obfuscation: where the module table says the canary is.
+    pub payload: String,
+    /// The text to place as [`Self::placement`] says: [`Self::payload`] itself for
+    /// [`Placement::UserPrompt`], a document with the payload inside for
+    /// [`Placement::Document`].
     pub text: String,
     /// What the client sends as its prompt: [`Self::text`] itself for
     /// [`Placement::UserPrompt`], an innocent request about the document otherwise.
@@ -269,8 +272,9 @@ impl PromptRecipe {
                     obfuscation: self.obfuscation,
                     placement: Placement::Document,
                     canary,
-                    plain: format!("{before}{instruction}{after}"),
+                    plain: instruction,
                     text: format!("{before}{disguised}{after}"),
+                    payload: disguised,
                     user_prompt: asks.to_owned(),
                 }
             }
@@ -281,7 +285,8 @@ impl PromptRecipe {
                 canary,
                 plain: instruction,
                 user_prompt: disguised.clone(),
-                text: disguised,
+                text: disguised.clone(),
+                payload: disguised,
             },
         }
     }
