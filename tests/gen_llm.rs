@@ -987,6 +987,20 @@ fn echoes_reach_secrets_the_target_showed_the_model_in_every_encoding() {
     // pick 0 is the first watched secret found in a sent text: the LLM API key.
     let output = recipe(OutputFamily::Echo, Channel::Text, 0).build(&ctx);
     assert_eq!(output.invented.echoes[0].value, LLM_API_KEY);
+    // A leaked bearer token is echoed whole, and its signature segment on its own.
+    let leaky = leaky_context();
+    let echoed: BTreeSet<String> = (0..2)
+        .map(|pick| {
+            OutputRecipe {
+                pick,
+                ..recipe(OutputFamily::Echo, Channel::Text, 0)
+            }
+            .build(&leaky)
+        })
+        .map(|output| output.invented.echoes[0].value.clone())
+        .collect();
+    let signature = BEARER.rsplit('.').next().unwrap_or_default().to_owned();
+    assert_eq!(echoed, BTreeSet::from([BEARER.to_owned(), signature]));
 }
 
 #[test]

@@ -352,7 +352,7 @@ pub struct Echo {
 }
 
 /// Ground truth of a fabricated output: what the context did not supply, and what was echoed.
-/// Each list is in order of first appearance, without duplicates.
+/// Each list is without duplicates, in the order the generator met the values.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invented {
     /// Invented resource ids (and other non-URL argument values).
@@ -978,7 +978,7 @@ impl<'a> Builder<'a> {
         let payload = self.id_payload(kind, 0);
         match (channel, self.chosen_tool()) {
             (Channel::ToolCall, Some(tool)) => {
-                let main = param_matching(tool, ID_PARAM_HINTS);
+                let main = id_param(tool);
                 let arguments = self.arguments_with(tool, main, Value::String(payload), &[]);
                 let call = self.call(&tool.name, arguments);
                 self.tool_turns(vec![call]);
@@ -1006,7 +1006,8 @@ impl<'a> Builder<'a> {
         }
         let mut calls = Vec::with_capacity(tools.len());
         for (index, tool) in tools.iter().enumerate() {
-            let main = param_matching(tool, ID_PARAM_HINTS);
+            // A tool without an id parameter but with a URL one gets the URL as its payload.
+            let main = id_param(tool).or_else(|| param_matching(tool, URL_PARAM_HINTS));
             let kind = ID_KINDS[(usize::from(self.recipe.variant) + index) % ID_KINDS.len()];
             let payload = Value::String(self.id_payload(kind, index));
             let overrides: Vec<(usize, Value)> = param_matching(tool, URL_PARAM_HINTS)
@@ -1038,7 +1039,7 @@ impl<'a> Builder<'a> {
         let url = self.url_payload(0);
         let (name, arguments) = match self.chosen_tool() {
             Some(tool) if variant % 2 == 1 => {
-                let main = param_matching(tool, ID_PARAM_HINTS);
+                let main = id_param(tool);
                 let mut arguments =
                     self.arguments_with(tool, main, Value::String(self.own_id()), &[]);
                 if let Value::Object(members) = &mut arguments {
@@ -1197,7 +1198,10 @@ impl<'a> Builder<'a> {
             .watched_secrets
             .iter()
             .filter(|secret| secret.chars().count() >= MIN_ECHO_CHARS && sent.contain(secret))
-            .map(|secret| (EchoSource::Secret, secret.as_str()));
+            // A JWT's signature segment alone is a leak too (DESIGN.md §4, ECHO).
+            .flat_map(|secret| [Some(secret.as_str()), jwt_signature(secret)])
+            .flatten()
+            .map(|secret| (EchoSource::Secret, secret));
         let texts = [
             (EchoSource::SystemPrompt, sent.system_prompt.as_str()),
             (EchoSource::UserPrompt, sent.user_prompt.as_str()),
@@ -1240,8 +1244,7 @@ impl<'a> Builder<'a> {
             let own = Value::String(self.own_id());
             let call = match tool {
                 Some(tool) => {
-                    let arguments =
-                        self.arguments_with(tool, param_matching(tool, ID_PARAM_HINTS), own, &[]);
+                    let arguments = self.arguments_with(tool, id_param(tool), own, &[]);
                     self.call(&tool.name, arguments)
                 }
                 None => self.call("search", json!({ "query": own })),
@@ -1276,6 +1279,19 @@ fn param_matching(tool: &DeclaredTool, hints: &[&str]) -> Option<usize> {
             .iter()
             .position(|param| param.name.to_ascii_lowercase().contains(hint))
     })
+}
+
+/// The third segment of a three-segment, dot-separated secret (a JWS compact token), if it
+/// is long enough to echo on its own.
+fn jwt_signature(secret: &str) -> Option<&str> {
+    let mut segments = secret.split('.');
+    let (_, _, signature) = (segments.next()?, segments.next()?, segments.next()?);
+    (segments.next().is_none() && signature.chars().count() >= MIN_ECHO_CHARS).then_some(signature)
+}
+
+/// Where a resource id goes: a parameter named like one, else the first string parameter.
+fn id_param(tool: &DeclaredTool) -> Option<usize> {
+    param_matching(tool, ID_PARAM_HINTS).or_else(|| first_string_param(tool))
 }
 
 fn first_string_param(tool: &DeclaredTool) -> Option<usize> {
