@@ -2,8 +2,10 @@
 //!
 //! It depends on nothing else in the crate, so a Rust service can use it as is.
 
+pub mod audit;
 pub mod error;
 pub mod scope;
+pub mod scrub;
 pub mod secret;
 
 pub use error::Rejection;

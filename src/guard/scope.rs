@@ -30,7 +30,9 @@ impl ScopeSet {
     }
 
     pub fn contains(&self, token: &str) -> bool {
-        self.tokens.binary_search_by(|t| t.as_str().cmp(token)).is_ok()
+        self.tokens
+            .binary_search_by(|t| t.as_str().cmp(token))
+            .is_ok()
     }
 
     /// True when every token of `required` is in `self`.
