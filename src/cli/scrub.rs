@@ -4,7 +4,7 @@
 
 use confab::guard::Secret;
 use confab::guard::scrub::{
-    Finding, ScrubError, Scrubber, ScrubberBuilder, SecretKind, scrub_stream,
+    Finding, ScrubConfig, ScrubError, Scrubber, ScrubberBuilder, SecretKind, scrub_stream,
 };
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -68,8 +68,10 @@ fn stream(scrubber: &Scrubber, mut sink: Box<dyn Write>) -> io::Result<u64> {
 }
 
 fn build(args: &ScrubArgs) -> Result<Scrubber, String> {
-    let mut config = confab::guard::scrub::ScrubConfig::default();
-    config.prompt_span_words = args.prompt_words.max(1);
+    let config = ScrubConfig {
+        prompt_span_words: args.prompt_words.max(1),
+        ..ScrubConfig::default()
+    };
     let mut b = ScrubberBuilder::new().config(config);
     if let Some(spec) = &args.spec {
         for (label, secret) in spec_secrets(spec)? {
