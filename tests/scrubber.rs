@@ -196,6 +196,18 @@ proptest! {
         // Overlap 0 is raised to the scrubber's minimum, so the input is cut many times.
         let (out, findings) = stream(&s, &input, chunk, 0, read);
         assert_no_encoding(&out, &secret)?;
+        // A secret split at a cut would leave one half behind: neither half of the raw secret
+        // may survive unless the input had it elsewhere.
+        let without_raw: Vec<u8> = parts
+            .iter()
+            .flat_map(|(t, e)| if *e == 0 { t.clone() } else { [t.clone(), encs[*e].clone()].concat() })
+            .collect();
+        let half = secret.len() / 2;
+        for piece in [&secret[..half], &secret[half..]] {
+            if !contains(&without_raw, piece) {
+                prop_assert!(!contains(&out, piece), "half of the secret survived");
+            }
+        }
         let mut last = 0;
         for f in &findings {
             prop_assert!(f.start >= last && f.start < f.end && f.end <= input.len() as u64);
