@@ -161,7 +161,7 @@ const RULES: &[Rule] = &[
     Rule {
         id: "email",
         kind: PII,
-        re: r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+        re: r"[A-Za-z0-9_.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
         check: Check::Bounded,
     },
 ];
@@ -259,7 +259,8 @@ fn accept(rule: &Rule, hay: &[u8], s: usize, e: usize) -> Option<(usize, usize)>
     match rule.check {
         Check::Bounded => (left_ok(hay, s, b"-") && right_ok(hay, e, b"")).then_some((s, e)),
         Check::Value(i) => {
-            if !left_ok(hay, s, b"") || !right_ok(hay, e, b"/+") {
+            // The key name is context enough on the left (`MY_AWS_SECRET_KEY=` must count).
+            if !right_ok(hay, e, b"/+") {
                 return None;
             }
             let caps = VALUE_RES.get(i)?.captures(m)?;
