@@ -385,10 +385,11 @@ impl DiffToken {
             self.aud,
             Some(DiffAudience::Ours | DiffAudience::ArrayWithOurs(_))
         );
-        let sub_ok = self
-            .sub
-            .as_ref()
-            .is_some_and(|s| s.is_string() && !s.equals(""));
+        let sub_ok = match &self.sub {
+            Some(DiffString::Expected) => true,
+            Some(DiffString::Other(s)) => !s.is_empty(),
+            Some(DiffString::Empty | DiffString::Number(_)) | None => false,
+        };
         let scope_ok = self.scope_text().is_some_and(|s| {
             s.split(' ').any(|t| t == "docs:read")
         });

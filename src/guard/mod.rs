@@ -14,11 +14,13 @@
 //!    `iss`/`aud` exactly as configured, `sub` present;
 //! 6. scopes (RFC 8693 §4.2): every required scope token granted, compared exactly.
 
+pub mod audit;
 pub mod bearer;
 pub mod config;
 pub mod error;
 mod jose;
 pub mod scope;
+pub mod scrub;
 pub mod secret;
 pub mod token;
 
