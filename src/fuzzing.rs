@@ -390,9 +390,9 @@ impl DiffToken {
             Some(DiffString::Other(s)) => !s.is_empty(),
             Some(DiffString::Empty | DiffString::Number(_)) | None => false,
         };
-        let scope_ok = self.scope_text().is_some_and(|s| {
-            s.split(' ').any(|t| t == "docs:read")
-        });
+        let scope_ok = self
+            .scope_text()
+            .is_some_and(|s| s.split(' ').any(|t| t == "docs:read"));
         signed_by_us
             && header_ok
             && times_are_numbers

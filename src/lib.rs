@@ -9,8 +9,8 @@
 #![forbid(unsafe_code)]
 
 // `gen` is a reserved word in Rust 2024; the folder keeps the name of DESIGN.md §2.
+pub mod fuzzing;
 #[path = "gen/mod.rs"]
 pub mod generators;
-pub mod fuzzing;
 pub mod guard;
 pub mod spec;

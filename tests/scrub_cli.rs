@@ -162,7 +162,11 @@ fn a_spec_registers_its_signing_secret_and_private_key() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains(secret) && !text.contains(&hex), "{text}");
-    assert!(findings(&out.stderr).iter().all(|f| f["label"] == "auth.secret"));
+    assert!(
+        findings(&out.stderr)
+            .iter()
+            .all(|f| f["label"] == "auth.secret")
+    );
 
     let rs = format!("{dir}/examples/specs/docs-rs256.toml");
     let pem = std::fs::read_to_string(format!("{dir}/corpus/keys/rsa.key.pem")).expect("key");
