@@ -16,16 +16,26 @@
 
 pub mod audit;
 pub mod bearer;
+pub mod capability;
 pub mod config;
 pub mod error;
 mod jose;
+pub mod provenance;
 pub mod scope;
 pub mod scrub;
 pub mod secret;
 pub mod token;
 
+pub use capability::{
+    AllowedUrl, AuthorizedCall, AuthorizedRequest, Capability, EffectivePrivilege, EndpointPolicy,
+    HostAllowlist, Method, MethodScopes, RequestDenial, ToolDenial, ToolSpec, UrlDenial,
+};
 pub use config::{AuthConfig, ConfigError, SigningKey};
 pub use error::Rejection;
+pub use provenance::{
+    AuthorizedId, IdError, IdRejection, MemoryPermissions, PermissionStore, RequestContext,
+    ResourceKind, Source, Untrusted, Validator,
+};
 pub use scope::ScopeSet;
 pub use secret::Secret;
 pub use token::{Authenticated, Guard, unix_now};
