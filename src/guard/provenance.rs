@@ -221,9 +221,6 @@ pub enum IdRejection {
     /// `%XX` percent-encoding (`%2e%2e`, `%2f`): decoded downstream into something else.
     #[error("percent-encoding in identifier")]
     PercentEncoding,
-    /// `*`, `?` or a bare `%`: glob, LIKE and query wildcards that can select many resources.
-    #[error("wildcard in identifier")]
-    Wildcard,
     /// Template syntax (`{{`, `}}`, `{%`, `${`, `#{`, `<%`): server-side template injection.
     #[error("template injection in identifier")]
     TemplateInjection,
@@ -234,6 +231,9 @@ pub enum IdRejection {
     /// `!`): command injection (CWE-78).
     #[error("shell metacharacter in identifier")]
     ShellInjection,
+    /// `*`, `?` or a bare `%`: glob, LIKE and query wildcards that can select many resources.
+    #[error("wildcard in identifier")]
+    Wildcard,
     /// Printable ASCII that the kind's anchored pattern does not match.
     #[error("identifier does not match its kind's pattern")]
     PatternMismatch,
@@ -262,10 +262,10 @@ impl IdRejection {
         IdRejection::PathTraversal,
         IdRejection::DoubleEncoding,
         IdRejection::PercentEncoding,
-        IdRejection::Wildcard,
         IdRejection::TemplateInjection,
         IdRejection::SqlInjection,
         IdRejection::ShellInjection,
+        IdRejection::Wildcard,
         IdRejection::PatternMismatch,
         IdRejection::NotPermitted,
         IdRejection::Unsourced,
@@ -600,9 +600,6 @@ fn check_syntax(id: &str, kind: &ResourceKind) -> Result<(), IdRejection> {
             IdRejection::PercentEncoding
         });
     }
-    if id.contains(['*', '?', '%']) {
-        return Err(IdRejection::Wildcard);
-    }
     const TEMPLATE: [&str; 6] = ["{{", "}}", "{%", "${", "#{", "<%"];
     if TEMPLATE.iter().any(|t| id.contains(t)) {
         return Err(IdRejection::TemplateInjection);
@@ -612,6 +609,9 @@ fn check_syntax(id: &str, kind: &ResourceKind) -> Result<(), IdRejection> {
     }
     if id.contains([';', '|', '&', '$', '`', '<', '>', '(', ')', '{', '}', '!']) {
         return Err(IdRejection::ShellInjection);
+    }
+    if id.contains(['*', '?', '%']) {
+        return Err(IdRejection::Wildcard);
     }
     if !kind.anchored.is_match(id) {
         return Err(IdRejection::PatternMismatch);
