@@ -827,6 +827,15 @@ fn declared_loopback_is_allowed() {
 }
 
 #[test]
+fn allowlist_deserializes() {
+    let h: HostAllowlist =
+        serde_json::from_str(r#"["docs.test", "127.0.0.1:8080"]"#).expect("valid");
+    assert_eq!(h, allowlist());
+    assert!(serde_json::from_str::<HostAllowlist>(r#"["user@docs.test"]"#).is_err());
+    assert!(serde_json::from_str::<HostAllowlist>(r#"["2130706433"]"#).is_err());
+}
+
+#[test]
 fn allowed_url_parts() {
     let u = allowlist()
         .check("HTTPS://Docs.Test/a/b?q=1#frag")

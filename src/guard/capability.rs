@@ -1036,9 +1036,23 @@ impl fmt::Display for AllowedUrl {
 ///
 /// An entry without a port allows only the scheme's default port (80/443): declaring
 /// `docs.test` does not open `docs.test:22`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Deserializes from a list of entries: `hosts = ["docs.test", "127.0.0.1:8080"]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<String>")]
 pub struct HostAllowlist {
     entries: BTreeSet<(Host, Option<u16>)>,
+}
+
+impl TryFrom<Vec<String>> for HostAllowlist {
+    type Error = UrlDenial;
+    fn try_from(v: Vec<String>) -> Result<Self, UrlDenial> {
+        let mut h = HostAllowlist::new();
+        for e in &v {
+            h.allow(e)?;
+        }
+        Ok(h)
+    }
 }
 
 impl HostAllowlist {

@@ -315,7 +315,6 @@ pub struct IdError {
     reason: IdRejection,
     kind: String,
     // Not named `source`: thiserror would take it for the error's cause.
-    #[allow(clippy::struct_field_names)]
     origin: Source,
     len: usize,
     excerpt: Excerpt,
@@ -808,7 +807,8 @@ impl AsRef<str> for AuthorizedId {
 /// Validates untrusted ids for one request: syntax, permission, provenance.
 #[derive(Clone, Copy)]
 pub struct Validator<'a> {
-    store: &'a dyn PermissionStore,
+    // `Sync` so a validator can live across `.await` points in async handlers.
+    store: &'a (dyn PermissionStore + Sync),
     ctx: &'a RequestContext,
 }
 
@@ -820,7 +820,7 @@ impl fmt::Debug for Validator<'_> {
 
 impl<'a> Validator<'a> {
     /// A validator for the request described by `ctx`, deciding permissions with `store`.
-    pub fn new(store: &'a dyn PermissionStore, ctx: &'a RequestContext) -> Self {
+    pub fn new(store: &'a (dyn PermissionStore + Sync), ctx: &'a RequestContext) -> Self {
         Validator { store, ctx }
     }
 
