@@ -13,4 +13,8 @@ pub mod fuzzing;
 #[path = "gen/mod.rs"]
 pub mod generators;
 pub mod guard;
+pub mod harness;
+pub mod observation;
+pub mod oracle;
 pub mod spec;
+pub mod wire;

@@ -18,14 +18,15 @@ pub const JWT_SECRET_PLACEHOLDER: &str = "{jwt_secret}";
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
-    pub target: Option<toml::Table>,
+    pub target: Option<Target>,
     pub auth: AuthConfig,
     #[serde(default, rename = "principal")]
     pub principals: Vec<Principal>,
     #[serde(default, rename = "endpoint")]
     pub endpoints: Vec<Endpoint>,
-    pub downstream: Option<toml::Table>,
-    pub limits: Option<toml::Table>,
+    pub downstream: Option<Downstream>,
+    #[serde(default)]
+    pub limits: Limits,
     /// The folder key files are read from: the spec's own folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -48,6 +49,80 @@ impl fmt::Debug for Spec {
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
+}
+
+/// `[target]`: how to start the target (or where it already runs) and when it is ready.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The command that starts it, run from the current folder; omit for a running target.
+    pub command: Option<Vec<String>>,
+    /// Its base URL; `{port}` is a free loopback port confab picks.
+    pub base_url: String,
+    /// A path that answers GET with 2xx once the target is ready.
+    #[serde(default = "default_ready")]
+    pub ready: String,
+    /// How long to wait for `ready`, in seconds.
+    #[serde(default = "default_startup_s")]
+    pub startup_timeout_s: u64,
+    /// The environment the command is started with (placeholders filled in).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+fn default_ready() -> String {
+    "/healthz".to_owned()
+}
+
+fn default_startup_s() -> u64 {
+    30
+}
+
+/// `[downstream]`: what the sink serves.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Downstream {
+    /// The resource path template, e.g. `/docs/{id}`.
+    pub resource: String,
+}
+
+/// `[limits]`: the caps of the COST invariant, and confab's own time limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "default_llm_calls")]
+    pub llm_calls_per_request: u32,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u64,
+    #[serde(default = "default_prompt_bytes")]
+    pub upstream_prompt_bytes: usize,
+    /// Per-request timeout; a request that takes longer is a hang (ROBUST).
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            llm_calls_per_request: default_llm_calls(),
+            max_tokens: default_max_tokens(),
+            upstream_prompt_bytes: default_prompt_bytes(),
+            request_timeout_ms: default_request_timeout_ms(),
+        }
+    }
+}
+
+fn default_llm_calls() -> u32 {
+    4
+}
+fn default_max_tokens() -> u64 {
+    2048
+}
+fn default_prompt_bytes() -> usize {
+    32 * 1024
+}
+fn default_request_timeout_ms() -> u64 {
+    10_000
 }
 
 /// `[[principal]]`: a caller confab mints tokens for.
@@ -74,7 +149,76 @@ pub struct Endpoint {
     pub llm: bool,
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// The JSON body; string values may hold `{prompt}` and `{resource}`.
     pub body: Option<toml::Table>,
+}
+
+impl Endpoint {
+    /// True when the request carries a resource id chosen by the case.
+    pub fn takes_resource(&self) -> bool {
+        self.path.contains("{resource}") || self.body_text().contains("{resource}")
+    }
+
+    /// True when the request carries the case's prompt.
+    pub fn takes_prompt(&self) -> bool {
+        self.body_text().contains("{prompt}")
+    }
+
+    fn body_text(&self) -> String {
+        self.body
+            .as_ref()
+            .map(|b| b.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The JSON body with `{prompt}` and `{resource}` filled in.
+    pub fn render_body(&self, prompt: &str, resource: &str) -> Option<serde_json::Value> {
+        fn fill(v: &toml::Value, prompt: &str, resource: &str) -> serde_json::Value {
+            match v {
+                toml::Value::String(s) => serde_json::Value::String(
+                    s.replace("{prompt}", prompt)
+                        .replace("{resource}", resource),
+                ),
+                toml::Value::Integer(i) => serde_json::Value::from(*i),
+                toml::Value::Float(f) => serde_json::Value::from(*f),
+                toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
+                toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+                toml::Value::Array(a) => a.iter().map(|x| fill(x, prompt, resource)).collect(),
+                toml::Value::Table(t) => serde_json::Value::Object(
+                    t.iter()
+                        .map(|(k, x)| (k.clone(), fill(x, prompt, resource)))
+                        .collect(),
+                ),
+            }
+        }
+        self.body.as_ref().map(|b| {
+            serde_json::Value::Object(
+                b.iter()
+                    .map(|(k, v)| (k.clone(), fill(v, prompt, resource)))
+                    .collect(),
+            )
+        })
+    }
+
+    /// The request path with `{resource}` filled in (percent-encoded as one path segment).
+    pub fn render_path(&self, resource: &str) -> String {
+        self.path
+            .replace("{resource}", &encode_path_segment(resource))
+    }
+}
+
+/// Percent-encodes what may not stand in one path segment; `/`, `%`, `?` and `#` included, so
+/// a hostile id stays one segment on the wire and the target sees what the case chose.
+pub fn encode_path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'@') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// What is wrong with a spec, and where: the file, the line (when known) and the key.
@@ -133,7 +277,80 @@ impl Spec {
         spec.auth
             .validate_policy()
             .map_err(|e| spec.config_error(e))?;
+        spec.validate_sections()?;
         Ok(spec)
+    }
+
+    /// Checks what serde cannot: names unique, methods known, templates well-formed.
+    fn validate_sections(&self) -> Result<(), SpecError> {
+        let mut names: Vec<&str> = Vec::new();
+        for (i, p) in self.principals.iter().enumerate() {
+            if p.name.is_empty() || names.contains(&p.name.as_str()) {
+                return Err(self.error_at(
+                    &format!("principal[{i}].name"),
+                    format!("{:?} is empty or used twice", p.name),
+                ));
+            }
+            names.push(&p.name);
+        }
+        let mut names: Vec<&str> = Vec::new();
+        for (i, e) in self.endpoints.iter().enumerate() {
+            let key = |k: &str| format!("endpoint[{i}].{k}");
+            if e.name.is_empty() || names.contains(&e.name.as_str()) {
+                return Err(
+                    self.error_at(&key("name"), format!("{:?} is empty or used twice", e.name))
+                );
+            }
+            names.push(&e.name);
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&e.method.as_str()) {
+                return Err(self.error_at(
+                    &key("method"),
+                    format!(
+                        "{:?}: use GET, POST, PUT, PATCH or DELETE (upper case)",
+                        e.method
+                    ),
+                ));
+            }
+            if !e.path.starts_with('/') {
+                return Err(self.error_at(&key("path"), "must start with /"));
+            }
+            for (j, c) in e.capabilities.iter().enumerate() {
+                if crate::guard::capability::Capability::parse(c).is_err() {
+                    return Err(self.error_at(
+                        &format!("endpoint[{i}].capabilities[{j}]"),
+                        format!("{c:?} is not `METHOD /path/{{id}}`"),
+                    ));
+                }
+            }
+        }
+        if let Some(d) = &self.downstream
+            && (!d.resource.starts_with('/') || !d.resource.contains("{id}"))
+        {
+            return Err(self.error_at(
+                "downstream.resource",
+                "must be a path with an {id} placeholder, e.g. /docs/{id}",
+            ));
+        }
+        if let Some(t) = &self.target {
+            if t.command.as_ref().is_some_and(|c| c.is_empty()) {
+                return Err(
+                    self.error_at("target.command", "is empty; omit it for a running target")
+                );
+            }
+            if !(t.base_url.starts_with("http://127.")
+                || t.base_url.starts_with("http://[::1]")
+                || t.base_url.starts_with("http://localhost"))
+            {
+                return Err(self.error_at(
+                    "target.base_url",
+                    "must be a loopback http URL (127.0.0.0/8, [::1] or localhost): confab only touches this machine",
+                ));
+            }
+        }
+        if self.limits.llm_calls_per_request == 0 || self.limits.request_timeout_ms == 0 {
+            return Err(self.error_at("limits", "caps and timeouts must be at least 1"));
+        }
+        Ok(())
     }
 
     /// True when `[auth]` asks for a per-run generated secret.

@@ -2,6 +2,7 @@
 //! which identifiers it invents). Each is a proptest `Strategy` and reachable from
 //! `arbitrary` bytes, so property tests, fuzz targets and the harness share one catalogue.
 
+pub mod case;
 pub mod obfuscate;
 pub mod output;
 pub mod prompt;

@@ -47,6 +47,8 @@ pub struct MintContext {
     pub principals: Vec<TokenPrincipal>,
     /// The scope of the endpoint the tokens are aimed at.
     pub required_scope: ScopeSet,
+    /// Where `jku`/`x5u` point: [`ATTACKER_BASE`] unless the harness sets its sink's.
+    pub attacker_base: String,
 }
 
 struct AttackerKeys {
@@ -98,6 +100,7 @@ impl MintContext {
             has_kid_map: !auth.keys.is_empty(),
             principals,
             required_scope,
+            attacker_base: ATTACKER_BASE.to_owned(),
         })
     }
 
@@ -157,7 +160,18 @@ impl MintContext {
 
 /// Every family of token the catalogue makes. The names (snake_case via [`TokenFamily::name`])
 /// are stable: reports and corpus files use them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, arbitrary::Arbitrary)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    arbitrary::Arbitrary,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum TokenFamily {
     Valid,
     ValidAudienceArray,
@@ -354,7 +368,9 @@ impl TokenCase {
 }
 
 /// The small numbers a token case is made from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, arbitrary::Arbitrary)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, arbitrary::Arbitrary, serde::Serialize, serde::Deserialize,
+)]
 pub struct TokenRecipe {
     pub family: TokenFamily,
     /// Which principal (modulo their number).

@@ -1,0 +1,423 @@
+//! The OpenAI chat-completions wire format, as confab's fake model speaks it (FACTS.md): parsing
+//! what a client sends, and writing JSON answers, SSE streams and errors. Pure functions, so
+//! the fuzz targets and tests drive them without sockets.
+
+use crate::generators::output::{FabricatedOutput, ModelTurn};
+use serde_json::{Value, json};
+
+/// What the fake model reads from a chat-completion request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    pub stream: bool,
+    pub include_usage: bool,
+    /// `max_tokens`, else `max_completion_tokens`.
+    pub max_tokens: Option<u64>,
+    pub tools: Vec<Value>,
+    /// System (and developer) message contents, joined by newlines.
+    pub system_prompt: String,
+    /// User message contents, joined by newlines.
+    pub user_prompt: String,
+    /// `role: tool` message contents, in order.
+    pub tool_results: Vec<String>,
+    /// Bytes of every message content: the upstream prompt size.
+    pub prompt_bytes: usize,
+}
+
+/// Why a body is not a chat completion.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum WireError {
+    #[error("body is not JSON: {0}")]
+    NotJson(String),
+    #[error("`messages` is missing or not an array")]
+    NoMessages,
+    #[error("message {0} has no string `role`")]
+    BadRole(usize),
+}
+
+/// Parses a request body. Content may be a string or an array of parts (`{"type":"text",
+/// "text":…}`), as the API allows; other part types count toward the size only.
+pub fn parse_request(body: &[u8]) -> Result<ChatRequest, WireError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| WireError::NotJson(e.to_string()))?;
+    let messages = v
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or(WireError::NoMessages)?;
+    let mut req = ChatRequest {
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("confab-model")
+            .to_owned(),
+        stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        include_usage: v
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        max_tokens: v
+            .get("max_tokens")
+            .or_else(|| v.get("max_completion_tokens"))
+            .and_then(Value::as_u64),
+        tools: v
+            .get("tools")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        ..ChatRequest::default()
+    };
+    for (i, m) in messages.iter().enumerate() {
+        let role = m
+            .get("role")
+            .and_then(Value::as_str)
+            .ok_or(WireError::BadRole(i))?;
+        let text = content_text(m.get("content"));
+        req.prompt_bytes += m.get("content").map_or(0, |c| match c {
+            Value::String(s) => s.len(),
+            other => other.to_string().len(),
+        });
+        match role {
+            "system" | "developer" => push_line(&mut req.system_prompt, &text),
+            "user" => push_line(&mut req.user_prompt, &text),
+            "tool" | "function" => req.tool_results.push(text),
+            _ => {}
+        }
+    }
+    Ok(req)
+}
+
+fn push_line(into: &mut String, text: &str) {
+    if !into.is_empty() {
+        into.push('\n');
+    }
+    into.push_str(text);
+}
+
+fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// Rough token counts for `usage` (4 bytes a token, as tokenizers average on English).
+fn usage(prompt_bytes: usize, completion_bytes: usize) -> Value {
+    let p = prompt_bytes.div_ceil(4);
+    let c = completion_bytes.div_ceil(4);
+    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
+}
+
+/// A non-streaming `chat.completion` answer.
+pub fn completion_json(id: &str, model: &str, turn: &ModelTurn) -> Value {
+    let message = turn.to_openai_message();
+    let completion = message.to_string().len();
+    json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": 1_796_169_600u64,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": turn.finish_reason()}],
+        "usage": usage(0, completion),
+    })
+}
+
+/// How many characters a streamed piece carries (real models stream a few at a time).
+const PIECE: usize = 8;
+
+fn pieces(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut count = 0;
+    for (i, _) in s.char_indices() {
+        if count == PIECE {
+            out.push(&s[start..i]);
+            start = i;
+            count = 0;
+        }
+        count += 1;
+    }
+    if start < s.len() {
+        out.push(&s[start..]);
+    }
+    out
+}
+
+/// A streamed answer: `data: {chunk}\n\n` events ending in `data: [DONE]\n\n` (FACTS.md).
+pub fn sse_body(id: &str, model: &str, turn: &ModelTurn, include_usage: bool) -> String {
+    let chunk = |delta: Value, finish: Value| {
+        json!({
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": 1_796_169_600u64,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+    };
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    let mut completion = 0;
+    match turn {
+        ModelTurn::Text { content } => {
+            completion += content.len();
+            for p in pieces(content) {
+                events.push(chunk(json!({"content": p}), Value::Null));
+            }
+        }
+        ModelTurn::ToolCalls { tool_calls } => {
+            for (index, call) in tool_calls.iter().enumerate() {
+                events.push(chunk(
+                    json!({"tool_calls": [{"index": index, "id": call.id, "type": "function",
+                        "function": {"name": call.name, "arguments": ""}}]}),
+                    Value::Null,
+                ));
+                let args = call.arguments_json();
+                completion += args.len() + call.name.len();
+                for p in pieces(&args) {
+                    events.push(chunk(
+                        json!({"tool_calls": [{"index": index, "function": {"arguments": p}}]}),
+                        Value::Null,
+                    ));
+                }
+            }
+        }
+    }
+    events.push(chunk(json!({}), json!(turn.finish_reason())));
+    if include_usage {
+        events.push(json!({
+            "id": id, "object": "chat.completion.chunk", "created": 1_796_169_600u64,
+            "model": model, "choices": [], "usage": usage(0, completion),
+        }));
+    }
+    let mut body = String::new();
+    for e in events {
+        body.push_str("data: ");
+        body.push_str(&e.to_string());
+        body.push_str("\n\n");
+    }
+    body.push_str("data: [DONE]\n\n");
+    body
+}
+
+/// Reassembles a streamed answer into the message it carries (what a client library does);
+/// `None` if the stream is malformed. Used to check [`sse_body`] against [`completion_json`].
+pub fn decode_sse(body: &str) -> Option<Value> {
+    let mut content = String::new();
+    let mut has_content = false;
+    let mut calls: Vec<(String, String, String)> = Vec::new();
+    let mut done = false;
+    for event in body.split("\n\n").filter(|e| !e.is_empty()) {
+        let data = event.strip_prefix("data: ")?;
+        if data == "[DONE]" {
+            done = true;
+            continue;
+        }
+        let v: Value = serde_json::from_str(data).ok()?;
+        let Some(delta) = v.pointer("/choices/0/delta") else {
+            continue;
+        };
+        if let Some(c) = delta.get("content").and_then(Value::as_str) {
+            content.push_str(c);
+            has_content |= !c.is_empty();
+        }
+        for tc in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let index = tc.get("index")?.as_u64()? as usize;
+            if index == calls.len() {
+                calls.push(Default::default());
+            }
+            let slot = calls.get_mut(index)?;
+            if let Some(id) = tc.get("id").and_then(Value::as_str) {
+                slot.0 = id.to_owned();
+            }
+            if let Some(n) = tc.pointer("/function/name").and_then(Value::as_str) {
+                slot.1 = n.to_owned();
+            }
+            if let Some(a) = tc.pointer("/function/arguments").and_then(Value::as_str) {
+                slot.2.push_str(a);
+            }
+        }
+    }
+    if !done {
+        return None;
+    }
+    Some(if calls.is_empty() {
+        json!({"role": "assistant", "content": if has_content || !content.is_empty() { json!(content) } else { json!("") }})
+    } else {
+        json!({
+            "role": "assistant",
+            "content": null,
+            "tool_calls": calls.into_iter().map(|(id, name, args)| json!({
+                "id": id, "type": "function", "function": {"name": name, "arguments": args},
+            })).collect::<Vec<_>>(),
+        })
+    })
+}
+
+/// An OpenAI-shaped error body.
+pub fn error_json(status: u16, message: &str) -> Value {
+    let kind = match status {
+        401 => "authentication_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        s if s >= 500 => "server_error",
+        _ => "invalid_request_error",
+    };
+    json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
+}
+
+/// True when a URL's host is on this machine's loopback.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some(rest) = url.split_once("://").map(|(_, r)| r) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host == "::1"
+        || (host.starts_with("127.")
+            && host.split('.').count() == 4
+            && host.split('.').all(|o| o.parse::<u8>().is_ok()))
+}
+
+/// Points every invented URL that would leave this machine at the sink's attacker host
+/// instead (`http://169.254.169.254/x` → `{attacker}/169.254.169.254/x`), in the turns and in
+/// the ground truth alike. confab never makes a target send traffic off loopback.
+pub fn confine_urls(output: &mut FabricatedOutput, attacker_base_url: &str) {
+    let base = attacker_base_url.trim_end_matches('/');
+    let mut map: Vec<(String, String)> = Vec::new();
+    for url in &output.invented.urls {
+        if !is_loopback_url(url) {
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+            map.push((url.clone(), format!("{base}/{rest}")));
+        }
+    }
+    if map.is_empty() {
+        return;
+    }
+    // Longest first, so a URL that contains another is replaced whole.
+    map.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    let fix = |s: &str| -> String {
+        let mut out = s.to_owned();
+        for (from, to) in &map {
+            if out.contains(from.as_str()) {
+                out = out.replace(from.as_str(), to);
+            }
+        }
+        out
+    };
+    for turn in &mut output.turns {
+        match turn {
+            ModelTurn::Text { content } => *content = fix(content),
+            ModelTurn::ToolCalls { tool_calls } => {
+                for call in tool_calls {
+                    fix_json(&mut call.arguments, &fix);
+                }
+            }
+        }
+    }
+    for url in &mut output.invented.urls {
+        *url = fix(url);
+    }
+}
+
+fn fix_json(v: &mut Value, fix: &dyn Fn(&str) -> String) {
+    match v {
+        Value::String(s) => *s = fix(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| fix_json(x, fix)),
+        Value::Object(o) => o.values_mut().for_each(|x| fix_json(x, fix)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generators::output::ToolCall;
+
+    #[test]
+    fn parses_roles_sizes_and_options() {
+        let body = br#"{"model":"m","stream":true,"stream_options":{"include_usage":true},
+            "max_completion_tokens":77,"tools":[{"type":"function","function":{"name":"get_doc"}}],
+            "messages":[{"role":"system","content":"sys"},{"role":"user","content":[{"type":"text","text":"hi"}]},
+            {"role":"assistant","content":null,"tool_calls":[]},{"role":"tool","tool_call_id":"c","content":"res"}]}"#;
+        let r = parse_request(body).expect("parses");
+        assert!(r.stream && r.include_usage);
+        assert_eq!(r.max_tokens, Some(77));
+        assert_eq!(r.system_prompt, "sys");
+        assert_eq!(r.user_prompt, "hi");
+        assert_eq!(r.tool_results, vec!["res".to_owned()]);
+        assert_eq!(r.tools.len(), 1);
+        assert_eq!(parse_request(b"{}"), Err(WireError::NoMessages));
+        assert!(matches!(parse_request(b"nope"), Err(WireError::NotJson(_))));
+    }
+
+    #[test]
+    fn sse_reassembles_to_the_json_message() {
+        let turns = [
+            ModelTurn::Text {
+                content: "héllo wörld, a longer answer".into(),
+            },
+            ModelTurn::ToolCalls {
+                tool_calls: vec![
+                    ToolCall {
+                        id: "call_1".into(),
+                        name: "delete_doc".into(),
+                        arguments: json!({"id": "doc-b1"}),
+                    },
+                    ToolCall {
+                        id: "call_2".into(),
+                        name: "fetch_url".into(),
+                        arguments: json!({"url": "http://127.0.0.1:9/x"}),
+                    },
+                ],
+            },
+        ];
+        for turn in turns {
+            let sse = sse_body("id", "m", &turn, true);
+            assert!(sse.ends_with("data: [DONE]\n\n"));
+            let decoded = decode_sse(&sse).expect("well-formed");
+            assert_eq!(decoded, turn.to_openai_message());
+            let whole = completion_json("id", "m", &turn);
+            assert_eq!(whole["choices"][0]["message"], decoded);
+        }
+    }
+
+    #[test]
+    fn loopback_detection() {
+        for u in [
+            "http://127.0.0.1:8/x",
+            "http://localhost/",
+            "http://[::1]:9/",
+            "https://127.9.9.9",
+        ] {
+            assert!(is_loopback_url(u), "{u}");
+        }
+        for u in [
+            "http://169.254.169.254/latest",
+            "http://2130706433/",
+            "http://attacker.test/",
+            "http://127.0.0.1.evil.test/",
+            "http://user@10.0.0.1/",
+            "http://[fd00::1]/",
+        ] {
+            assert!(!is_loopback_url(u), "{u}");
+        }
+    }
+}
