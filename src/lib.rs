@@ -16,5 +16,6 @@ pub mod guard;
 pub mod harness;
 pub mod observation;
 pub mod oracle;
+pub mod report;
 pub mod spec;
 pub mod wire;

@@ -21,6 +21,10 @@ struct Cli {
 enum Command {
     /// Run confab's main job on an embedded example (nothing to set up).
     Demo(cli::demo::DemoArgs),
+    /// Run a campaign against a live target described by a spec.
+    Scan(cli::scan::ScanArgs),
+    /// Rerun one finding's exchange from its replay file.
+    Replay(cli::scan::ReplayArgs),
     /// Mint generated token cases for a spec, one Authorization value per line.
     Tokens(cli::tokens::TokensArgs),
     /// Check Authorization header values (one per line on stdin) with the reference guard.
@@ -34,6 +38,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo(args) => cli::demo::run(args),
         Command::Tokens(args) => cli::tokens::run(args),
+        Command::Scan(args) => cli::scan::scan(args),
+        Command::Replay(args) => cli::scan::replay(args),
         Command::Verify(args) => cli::verify::run(args),
         Command::Scrub(args) => cli::scrub::run(args),
     }

@@ -312,7 +312,7 @@ pub fn confine_urls(output: &mut FabricatedOutput, attacker_base_url: &str) {
         return;
     }
     // Longest first, so a URL that contains another is replaced whole.
-    map.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    map.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
     let fix = |s: &str| -> String {
         let mut out = s.to_owned();
         for (from, to) in &map {

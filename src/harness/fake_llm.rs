@@ -26,7 +26,8 @@ const MAX_BODY: usize = 8 << 20;
 /// What the model answers for one case.
 #[derive(Clone, Debug)]
 pub struct Script {
-    pub recipe: OutputRecipe,
+    /// `None`: harmless text (baselines).
+    pub recipe: Option<OutputRecipe>,
     /// Everything but what the target sends (that is read from each call).
     pub base: OutputContext,
     /// Where invented non-loopback URLs are redirected (the sink's attacker host), so a
@@ -253,7 +254,17 @@ fn build_output(script: &Script, chat: &ChatRequest) -> FabricatedOutput {
         user_prompt: chat.user_prompt.clone(),
         tool_results: chat.tool_results.clone(),
     };
-    let mut output = script.recipe.build(&ctx);
+    let mut output = match &script.recipe {
+        Some(recipe) => recipe.build(&ctx),
+        None => FabricatedOutput {
+            family: crate::generators::output::OutputFamily::DeclaredTools,
+            channel: crate::generators::output::Channel::Text,
+            turns: vec![ModelTurn::Text {
+                content: "Here is a short summary of the document.".to_owned(),
+            }],
+            invented: Default::default(),
+        },
+    };
     wire::confine_urls(&mut output, &script.attacker_base_url);
     output
 }

@@ -2,8 +2,10 @@
 //! servers (the client side, the fake model, the sink), starts and stops the target, and runs
 //! cases against it (DESIGN.md §2–§3).
 
+pub mod campaign;
 pub mod fake_llm;
 pub mod sink;
+pub mod target;
 
 use axum::Router;
 use axum::http::HeaderMap;

@@ -1,0 +1,859 @@
+//! A campaign: start the sink, the fake model and the target; check that valid requests are
+//! served; run the cases concurrently; check every exchange with the oracle; shrink and group
+//! what fails; stop everything that was started, whatever happens.
+
+use super::fake_llm::{FakeLlm, Script};
+use super::sink::{Resource, Sink, SinkCase};
+use super::target::{SharedLog, TargetError, TargetProcess, free_port, wait_ready};
+use crate::generators::case::{CasePlan, CaseRecipe, CaseWorld, nth_case};
+use crate::generators::output::OutputContext;
+use crate::generators::token::MintContext;
+use crate::guard::{Authenticated, Guard, Rejection, ScopeSet, Secret, unix_now};
+use crate::observation::Observation;
+use crate::oracle::{self, CaseFacts, RunFacts, Violation};
+use crate::report::{Example, Finding, Report, Reproduce, Stats};
+use crate::spec::{Spec, SpecError};
+use futures_util::StreamExt;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Called after each case with (cases done, cases planned, violations so far).
+pub type Progress = Arc<dyn Fn(u64, u64, u64) + Send + Sync>;
+
+/// How to run a campaign.
+#[derive(Clone)]
+pub struct Options {
+    /// Cases after the baselines (the budget).
+    pub cases: u64,
+    pub seed: u64,
+    pub concurrency: usize,
+    /// Only these endpoints (by name); empty for all.
+    pub endpoints: Vec<String>,
+    /// Run only the cases with `index % n == i`.
+    pub shard: Option<(u64, u64)>,
+    /// Where replay files go; `None` writes none.
+    pub replay_dir: Option<PathBuf>,
+    /// Cap on re-runs spent shrinking each finding.
+    pub shrink_budget: u32,
+    pub progress: Option<Progress>,
+    /// Run exactly these cases (id, recipe) instead of generating them (replay).
+    pub explicit: Vec<(u64, CaseRecipe)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cases: 200,
+            seed: 0,
+            concurrency: 4,
+            endpoints: Vec::new(),
+            shard: None,
+            replay_dir: None,
+            shrink_budget: 12,
+            progress: None,
+            explicit: Vec::new(),
+        }
+    }
+}
+
+/// A target that runs inside confab (the embedded reference target): given the filled-in
+/// `[target.env]`, it returns the router to serve on a loopback port.
+pub type InProcessTarget =
+    Box<dyn FnOnce(&BTreeMap<String, String>) -> Result<axum::Router, String> + Send>;
+
+/// Why a campaign could not run (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("{0}")]
+    Spec(#[from] SpecError),
+    #[error("{0}")]
+    Target(#[from] TargetError),
+    #[error("cannot start confab's {what} on loopback: {source}")]
+    Bind {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the spec has no {0}; `confab scan` needs it (see README: writing a spec)")]
+    Missing(&'static str),
+    #[error("--endpoint {0:?} is not an endpoint of the spec")]
+    UnknownEndpoint(String),
+    #[error(
+        "the target refused every valid request ({tried} tried; first: {first}). \
+         Check that [auth] matches how the target verifies tokens (alg, secret or keys, iss, aud) \
+         and that [[principal]] scopes cover the endpoints' scopes."
+    )]
+    RefusesValid { tried: usize, first: String },
+    #[error("interrupted")]
+    Interrupted,
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Everything that lives for the run.
+struct Run {
+    spec: Spec,
+    guard: Guard,
+    mint: Vec<MintContext>,
+    sink: Sink,
+    llm: FakeLlm,
+    client: reqwest::Client,
+    base_url: String,
+    log: Option<SharedLog>,
+    llm_key: Secret,
+    signing_secret: Option<Secret>,
+    resources: Vec<(String, String, String)>,
+    seed: u64,
+    requests: AtomicU64,
+    /// Run cases one at a time: the target hides the nonce and the token.
+    serial: bool,
+}
+
+/// The outcome of one case.
+pub struct Exchange {
+    pub plan: CasePlan,
+    pub verdict: Result<Authenticated, Rejection>,
+    pub observation: Observation,
+    pub violations: Vec<Violation>,
+    pub curl: String,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // The system RNG failing leaves zeros: still unique enough per run for markers, and
+    // secrets generated here are test values only.
+    let _ = aws_lc_rs::rand::fill(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs a campaign against the spec's target (or `in_process`) and returns the report.
+pub async fn run(
+    mut spec: Spec,
+    options: Options,
+    in_process: Option<InProcessTarget>,
+) -> Result<Report, CampaignError> {
+    let started = Instant::now();
+    let target = spec
+        .target
+        .clone()
+        .ok_or(CampaignError::Missing("[target]"))?;
+    let downstream = spec
+        .downstream
+        .clone()
+        .ok_or(CampaignError::Missing("[downstream]"))?;
+    if spec.endpoints.is_empty() {
+        return Err(CampaignError::Missing("[[endpoint]]"));
+    }
+    if spec.principals.is_empty() {
+        return Err(CampaignError::Missing("[[principal]]"));
+    }
+    for name in &options.endpoints {
+        if !spec.endpoints.iter().any(|e| &e.name == name) {
+            return Err(CampaignError::UnknownEndpoint(name.clone()));
+        }
+    }
+
+    let jwt_secret = random_hex(32);
+    spec.fill_jwt_secret(&Secret::from(jwt_secret.clone()));
+    let guard = spec.guard()?;
+    let llm_key = Secret::from(format!("sk-confab-{}", random_hex(16)));
+    let signing_secret = spec
+        .auth
+        .signing_key(&spec.base_dir)
+        .ok()
+        .flatten()
+        .and_then(|k| k.hmac_secret);
+
+    // Mint contexts first: a spec without private material fails before anything starts.
+    let mut mint = spec
+        .endpoints
+        .iter()
+        .map(|e| spec.mint_context(ScopeSet::parse(&e.scope)))
+        .collect::<Result<Vec<_>, SpecError>>()?;
+
+    let run_tag = random_hex(4);
+    let resources: Vec<Resource> = spec
+        .principals
+        .iter()
+        .flat_map(|p| {
+            p.owns.iter().map(|id| Resource {
+                id: id.clone(),
+                owner: p.name.clone(),
+                marker: format!("cfbmark-{run_tag}-{}", random_hex(6)),
+            })
+        })
+        .collect();
+    let resource_facts = resources
+        .iter()
+        .map(|r| (r.id.clone(), r.owner.clone(), r.marker.clone()))
+        .collect();
+    let sink = Sink::start(&downstream.resource, resources)
+        .await
+        .map_err(|source| CampaignError::Bind {
+            what: "sink",
+            source,
+        })?;
+    let llm = FakeLlm::start(llm_key.clone(), spec.limits.llm_calls_per_request)
+        .await
+        .map_err(|source| CampaignError::Bind {
+            what: "fake model",
+            source,
+        })?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| CampaignError::Bind {
+            what: "HTTP client",
+            source: std::io::Error::other(e),
+        })?;
+
+    let port = free_port().map_err(|source| CampaignError::Bind {
+        what: "target port",
+        source,
+    })?;
+    let fill = |s: &str| {
+        s.replace("{port}", &port.to_string())
+            .replace("{llm_base_url}", &llm.base_url())
+            .replace("{llm_api_key}", &String::from_utf8_lossy(llm_key.expose()))
+            .replace("{downstream_url}", &sink.base_url())
+            .replace("{jwt_secret}", &jwt_secret)
+    };
+    let mut env: BTreeMap<String, String> = target
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), fill(v)))
+        .collect();
+    // Defense in depth: a target that follows some URL confab did not rewrite still only
+    // reaches the sink, used as its HTTP proxy.
+    for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
+        env.entry(var.to_owned()).or_insert_with(|| sink.base_url());
+    }
+    for var in ["NO_PROXY", "no_proxy"] {
+        env.entry(var.to_owned())
+            .or_insert_with(|| "127.0.0.1,localhost,::1".to_owned());
+    }
+
+    let mut process = None;
+    let mut in_process_server = None;
+    let base_url = match in_process {
+        Some(build) => {
+            let router = build(&env).map_err(|e| CampaignError::Bind {
+                what: "in-process target",
+                source: std::io::Error::other(e),
+            })?;
+            let server =
+                super::Server::start(router)
+                    .await
+                    .map_err(|source| CampaignError::Bind {
+                        what: "in-process target",
+                        source,
+                    })?;
+            let url = format!("http://{}", server.addr());
+            in_process_server = Some(server);
+            url
+        }
+        None => {
+            if let Some(cmd) = &target.command {
+                let exe = std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "confab".to_owned());
+                let cmd: Vec<String> = cmd
+                    .iter()
+                    .map(|c| fill(c).replace("{confab}", &exe))
+                    .collect();
+                process = Some(TargetProcess::spawn(&cmd, &env)?);
+            }
+            fill(&target.base_url)
+        }
+    };
+
+    let log = process.as_ref().map(|p| p.log.clone());
+    for m in &mut mint {
+        m.attacker_base = format!("{}/jwks", sink.attacker_url());
+    }
+    let mut run = Run {
+        spec,
+        guard,
+        mint,
+        sink,
+        llm,
+        client,
+        base_url,
+        log,
+        llm_key,
+        signing_secret,
+        resources: resource_facts,
+        seed: options.seed,
+        requests: AtomicU64::new(0),
+        serial: false,
+    };
+    let outcome = async {
+        wait_ready(
+            &run.client,
+            &run.base_url,
+            &target.ready,
+            Duration::from_secs(target.startup_timeout_s),
+            process.as_mut(),
+        )
+        .await?;
+        tokio::select! {
+            r = campaign(&mut run, &options, started) => r,
+            _ = tokio::signal::ctrl_c() => Err(CampaignError::Interrupted),
+        }
+    }
+    .await;
+    // Stop everything that was started, whatever the outcome.
+    if let Some(p) = process {
+        p.stop(Duration::from_secs(3)).await;
+    }
+    if let Some(s) = in_process_server {
+        s.shutdown().await;
+    }
+    run.llm.shutdown().await;
+    run.sink.shutdown().await;
+    outcome
+}
+
+/// The cases to run: indices of this shard, in order.
+fn indices(options: &Options) -> Vec<u64> {
+    (0..options.cases)
+        .filter(|i| options.shard.is_none_or(|(k, n)| n > 0 && i % n == k))
+        .collect()
+}
+
+async fn campaign(
+    run: &mut Run,
+    options: &Options,
+    started: Instant,
+) -> Result<Report, CampaignError> {
+    let endpoints: Vec<usize> = run
+        .spec
+        .endpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| options.endpoints.is_empty() || options.endpoints.contains(&e.name))
+        .map(|(i, _)| i)
+        .collect();
+
+    // Baselines: every principal on every endpoint its scope covers, one at a time. They also
+    // tell whether the target's calls can be attributed to concurrent cases.
+    let mut tried = 0;
+    let mut served = 0;
+    let mut first_refusal = None;
+    let mut exchanges = Vec::new();
+    for &e in &endpoints {
+        let required = ScopeSet::parse(&run.spec.endpoints[e].scope);
+        for (p, principal) in run.spec.principals.iter().enumerate() {
+            if !ScopeSet::parse(&principal.scope).includes(&required) {
+                continue;
+            }
+            let recipe = CaseRecipe::baseline(e as u8, p as u8);
+            let ex = run_case(run, &recipe, u64::MAX - tried as u64).await;
+            tried += 1;
+            let ok = ex
+                .observation
+                .status
+                .is_some_and(|s| (200..300).contains(&s));
+            if ok {
+                served += 1;
+            } else if first_refusal.is_none() {
+                first_refusal = Some(format!(
+                    "{} {} as {} → {}",
+                    run.spec.endpoints[e].method,
+                    run.spec.endpoints[e].name,
+                    principal.name,
+                    ex.observation
+                        .status
+                        .map_or_else(|| "no response".to_owned(), |s| s.to_string())
+                ));
+            }
+            exchanges.push(ex);
+        }
+    }
+    if tried > 0 && served == 0 {
+        return Err(CampaignError::RefusesValid {
+            tried,
+            first: first_refusal.unwrap_or_default(),
+        });
+    }
+    if !run.llm.take_unattributed().is_empty() || !run.sink.take_unattributed().is_empty() {
+        run.serial = true;
+    }
+
+    let planned: Vec<(u64, CaseRecipe)> = if options.explicit.is_empty() {
+        indices(options)
+            .into_iter()
+            .map(|i| {
+                let mut recipe = nth_case(run.seed, i);
+                recipe.endpoint = endpoints[recipe.endpoint as usize % endpoints.len()] as u8;
+                (i, recipe)
+            })
+            .collect()
+    } else {
+        options.explicit.clone()
+    };
+    let total = planned.len() as u64;
+    let concurrency = if run.serial {
+        1
+    } else {
+        options.concurrency.max(1)
+    };
+    let done = AtomicU64::new(0);
+    let found = AtomicU64::new(0);
+    let run_ref: &Run = run;
+    let mut stream = futures_util::stream::iter(
+        planned
+            .into_iter()
+            .map(|(i, recipe)| async move { run_case(run_ref, &recipe, i).await }),
+    )
+    .buffer_unordered(concurrency);
+    while let Some(ex) = stream.next().await {
+        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+        let f = found.fetch_add(ex.violations.len() as u64, Ordering::Relaxed)
+            + ex.violations.len() as u64;
+        if let Some(progress) = &options.progress {
+            progress(d, total, f);
+        }
+        exchanges.push(ex);
+    }
+    drop(stream);
+
+    let mut report = group(run, exchanges, options).await?;
+    report.stats.duration_ms = started.elapsed().as_millis() as u64;
+    report.stats.requests = run.requests.load(Ordering::Relaxed);
+    report.stats.seed = options.seed;
+    report.sort();
+    Ok(report)
+}
+
+/// Runs one case and checks it.
+async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
+    let now = unix_now();
+    let world = CaseWorld {
+        endpoints: &run.spec.endpoints,
+        principals: &run.spec.principals,
+        mint: &run.mint,
+        attacker_base_url: run.sink.attacker_url(),
+        seed: run.seed,
+        now,
+    };
+    let plan = recipe.plan(id, &world);
+    let endpoint = &run.spec.endpoints[plan.endpoint];
+    let principal = &run.spec.principals[plan.principal];
+
+    run.sink.register(
+        id,
+        SinkCase {
+            token: plan.token.token.clone(),
+            nonce: plan.nonce.clone(),
+            document_text: plan.document_text.clone(),
+        },
+    );
+    let mut watched: Vec<String> = vec![String::from_utf8_lossy(run.llm_key.expose()).into_owned()];
+    watched.extend(plan.token.token.clone());
+    if let Some(s) = &run.signing_secret {
+        watched.push(String::from_utf8_lossy(s.expose()).into_owned());
+    }
+    watched.extend(
+        run.resources
+            .iter()
+            .filter(|(_, owner, _)| owner != &principal.name)
+            .map(|(_, _, marker)| marker.clone()),
+    );
+    run.llm.register(
+        &plan.nonce,
+        Script {
+            recipe: recipe.output.clone(),
+            base: OutputContext {
+                own_ids: principal.owns.clone(),
+                other_ids: run
+                    .resources
+                    .iter()
+                    .filter(|(_, owner, _)| owner != &principal.name)
+                    .map(|(id, _, _)| id.clone())
+                    .collect(),
+                tools: Vec::new(),
+                attacker_base_url: run.sink.attacker_url(),
+                loopback_ports: vec![run.sink.port()],
+                sent: Default::default(),
+                watched_secrets: watched,
+                call_cap: run.spec.limits.llm_calls_per_request,
+            },
+            attacker_base_url: run.sink.attacker_url(),
+            fail: recipe.model_fails,
+        },
+    );
+    let log_mark = run
+        .log
+        .as_ref()
+        .and_then(|l| l.lock().ok().map(|l| l.mark()))
+        .unwrap_or(0);
+
+    let (observation_base, curl) = send(run, &plan).await;
+    let (llm_calls, _outputs) = run.llm.take(&plan.nonce);
+    let sink_requests = run.sink.take(id);
+    let logs = run
+        .log
+        .as_ref()
+        .and_then(|l| l.lock().ok().map(|l| l.since(log_mark)))
+        .unwrap_or_default();
+    let observation = Observation {
+        llm_calls,
+        sink_requests,
+        logs,
+        ..observation_base
+    };
+    let required = ScopeSet::parse(&endpoint.scope);
+    let verdict = run.guard.decide(&plan.token.header_bytes(), &required, now);
+    let facts = CaseFacts {
+        endpoint_name: &endpoint.name,
+        llm: endpoint.llm,
+        capabilities: &endpoint.capabilities,
+        token_family: plan.token.family,
+        token: plan.token.token.as_deref(),
+        principal: &principal.name,
+        owned: &principal.owns,
+        resource: &plan.resource,
+        model_fails: recipe.model_fails,
+    };
+    let run_facts = RunFacts {
+        llm_api_key: &run.llm_key,
+        signing_secret: run.signing_secret.as_ref(),
+        resources: &run.resources,
+        llm_calls_per_request: run.spec.limits.llm_calls_per_request,
+        max_tokens: run.spec.limits.max_tokens,
+        upstream_prompt_bytes: run.spec.limits.upstream_prompt_bytes,
+    };
+    let violations = if observation.transport_error.as_deref() == Some(UNSENDABLE) {
+        Vec::new()
+    } else {
+        oracle::check(&facts, &verdict, &observation, &run_facts)
+    };
+    Exchange {
+        plan,
+        verdict,
+        observation,
+        violations,
+        curl,
+    }
+}
+
+/// Marks a case whose headers no HTTP client can send (a line break inside a value).
+const UNSENDABLE: &str = "header value cannot be sent over HTTP";
+
+/// Sends the case's request; returns what came back and a `curl` line for it.
+async fn send(run: &Run, plan: &CasePlan) -> (Observation, String) {
+    let endpoint = &run.spec.endpoints[plan.endpoint];
+    let mut url = format!(
+        "{}{}",
+        run.base_url.trim_end_matches('/'),
+        endpoint.render_path(&plan.resource)
+    );
+    if let Some(t) = &plan.token.query_token {
+        url.push_str(if url.contains('?') { "&" } else { "?" });
+        url.push_str("access_token=");
+        url.push_str(t);
+    }
+    let body = endpoint.render_body(&plan.prompt, &plan.resource);
+    let mut curl = format!(
+        "curl -i -X {} '{}'",
+        endpoint.method,
+        url.replace('\'', "'\\''")
+    );
+    let method =
+        reqwest::Method::from_bytes(endpoint.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let mut req = run
+        .client
+        .request(method, &url)
+        .timeout(Duration::from_millis(run.spec.limits.request_timeout_ms));
+    for value in &plan.token.authorization {
+        match reqwest::header::HeaderValue::from_str(value) {
+            Ok(v) => {
+                req = req.header(reqwest::header::AUTHORIZATION, v);
+                curl.push_str(&format!(
+                    " -H 'Authorization: {}'",
+                    value.replace('\'', "'\\''")
+                ));
+            }
+            Err(_) => {
+                return (
+                    Observation {
+                        transport_error: Some(UNSENDABLE.to_owned()),
+                        ..Observation::default()
+                    },
+                    curl,
+                );
+            }
+        }
+    }
+    if let Some(b) = &body {
+        let text = b.to_string();
+        curl.push_str(&format!(
+            " -H 'Content-Type: application/json' --data-raw '{}'",
+            text.replace('\'', "'\\''")
+        ));
+        req = req.json(b);
+    }
+    run.requests.fetch_add(1, Ordering::Relaxed);
+    let start = Instant::now();
+    let mut obs = Observation::default();
+    match req.send().await {
+        Ok(resp) => {
+            obs.status = Some(resp.status().as_u16());
+            obs.response_headers = super::header_pairs(resp.headers());
+            match resp.bytes().await {
+                Ok(b) => obs.response_body = String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => {
+                    obs.timed_out = e.is_timeout();
+                    obs.transport_error = Some(e.to_string());
+                }
+            }
+        }
+        Err(e) => {
+            obs.timed_out = e.is_timeout();
+            obs.transport_error = Some(if e.is_connect() {
+                "connection refused".to_owned()
+            } else {
+                e.to_string()
+            });
+        }
+    }
+    obs.elapsed_ms = start.elapsed().as_millis() as u64;
+    (obs, curl)
+}
+
+type GroupKey = (crate::oracle::Invariant, String, String);
+
+/// Groups violations into findings, shrinks each group's example, writes replay files.
+async fn group(
+    run: &Run,
+    exchanges: Vec<Exchange>,
+    options: &Options,
+) -> Result<Report, CampaignError> {
+    let mut stats = Stats {
+        cases: exchanges.len() as u64,
+        ..Stats::default()
+    };
+    let mut groups: HashMap<GroupKey, (u64, Violation, Exchange)> = HashMap::new();
+    for ex in exchanges {
+        stats.model_calls += ex.observation.llm_calls.len() as u64;
+        stats.downstream_requests += ex.observation.sink_requests.len() as u64;
+        let endpoint = run.spec.endpoints[ex.plan.endpoint].name.clone();
+        let mut first_new: Option<Vec<(GroupKey, Violation)>> = None;
+        for v in &ex.violations {
+            let key = (v.invariant, endpoint.clone(), v.kind.clone());
+            match groups.get_mut(&key) {
+                Some(g) => g.0 += 1,
+                None => first_new
+                    .get_or_insert_with(Vec::new)
+                    .push((key, v.clone())),
+            }
+        }
+        // The first exchange of a group is its example; it may open several groups.
+        for (key, v) in first_new.into_iter().flatten() {
+            groups.insert(key, (1, v, clone_exchange(&ex)));
+        }
+    }
+
+    let mut findings = Vec::new();
+    let mut keys: Vec<GroupKey> = groups.keys().cloned().collect();
+    keys.sort();
+    for key in keys {
+        let Some((count, violation, example)) = groups.remove(&key) else {
+            continue;
+        };
+        let (violation, example) = shrink(run, violation, example, options.shrink_budget).await;
+        let fingerprint = format!("{}/{}/{}", key.0.id(), key.1, key.2);
+        let replay = match &options.replay_dir {
+            Some(dir) => Some(write_replay(run, dir, &fingerprint, &example)?),
+            None => None,
+        };
+        findings.push(finding(
+            run,
+            key,
+            count,
+            violation,
+            &example,
+            fingerprint,
+            replay,
+        ));
+    }
+    Ok(Report {
+        confab_version: env!("CARGO_PKG_VERSION").to_owned(),
+        target: run.base_url.clone(),
+        spec: run.spec.origin.clone(),
+        findings,
+        stats,
+    })
+}
+
+fn clone_exchange(ex: &Exchange) -> Exchange {
+    Exchange {
+        plan: ex.plan.clone(),
+        verdict: ex.verdict.clone(),
+        observation: ex.observation.clone(),
+        violations: ex.violations.clone(),
+        curl: ex.curl.clone(),
+    }
+}
+
+/// Tries simpler versions of the example; keeps each that still shows the same violation.
+async fn shrink(
+    run: &Run,
+    violation: Violation,
+    example: Exchange,
+    budget: u32,
+) -> (Violation, Exchange) {
+    let (mut violation, mut example) = (violation, example);
+    let mut spent = 0;
+    'outer: while spent < budget {
+        for simpler in example.plan.recipe.simplifications() {
+            if spent >= budget {
+                break 'outer;
+            }
+            spent += 1;
+            let ex = run_case(run, &simpler, example.plan.id).await;
+            if let Some(v) = ex
+                .violations
+                .iter()
+                .find(|v| v.invariant == violation.invariant && v.kind == violation.kind)
+            {
+                violation = v.clone();
+                example = ex;
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    (violation, example)
+}
+
+fn finding(
+    run: &Run,
+    key: GroupKey,
+    count: u64,
+    violation: Violation,
+    ex: &Exchange,
+    fingerprint: String,
+    replay: Option<String>,
+) -> Finding {
+    let world = CaseWorld {
+        endpoints: &run.spec.endpoints,
+        principals: &run.spec.principals,
+        mint: &run.mint,
+        attacker_base_url: run.sink.attacker_url(),
+        seed: run.seed,
+        now: 0,
+    };
+    let endpoint = &run.spec.endpoints[ex.plan.endpoint];
+    let excerpt: String = ex.observation.response_body.chars().take(400).collect();
+    Finding {
+        invariant: key.0,
+        severity: violation.severity,
+        cwe: key.0.cwe().iter().map(|s| s.to_string()).collect(),
+        owasp: key.0.owasp().iter().map(|s| s.to_string()).collect(),
+        endpoint: key.1,
+        kind: key.2,
+        observed: violation.observed,
+        cases: count,
+        fingerprint,
+        example: Example {
+            case: ex.plan.describe(&world),
+            request: format!(
+                "{} {}",
+                endpoint.method,
+                endpoint.render_path(&ex.plan.resource)
+            ),
+            model_output: ex
+                .observation
+                .llm_calls
+                .iter()
+                .map(|c| c.answer.clone())
+                .collect(),
+            downstream: ex
+                .observation
+                .sink_requests
+                .iter()
+                .map(|r| format!("{} {}", r.request.method, r.request.uri))
+                .collect(),
+            response_status: ex.observation.status,
+            response_excerpt: excerpt,
+        },
+        reproduce: Reproduce {
+            curl: ex.curl.clone(),
+            replay,
+        },
+    }
+}
+
+/// A replay file: enough to rerun one exchange against the same spec.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct ReplayFile {
+    pub confab_version: String,
+    pub spec: String,
+    pub fingerprint: String,
+    pub seed: u64,
+    pub case_id: u64,
+    pub recipe: CaseRecipe,
+}
+
+fn write_replay(
+    run: &Run,
+    dir: &std::path::Path,
+    fingerprint: &str,
+    ex: &Exchange,
+) -> Result<String, CampaignError> {
+    let name: String = fingerprint
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{name}.json"));
+    let file = ReplayFile {
+        confab_version: env!("CARGO_PKG_VERSION").to_owned(),
+        spec: run.spec.origin.clone(),
+        fingerprint: fingerprint.to_owned(),
+        seed: run.seed,
+        case_id: ex.plan.id,
+        recipe: ex.plan.recipe.clone(),
+    };
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
+        std::fs::write(&path, text)
+    };
+    write().map_err(|source| CampaignError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path.display().to_string())
+}
+
+/// Reruns the case of a replay file against the spec's target; the report holds what it
+/// shows now (baselines included).
+pub async fn replay(
+    spec: Spec,
+    file: &ReplayFile,
+    in_process: Option<InProcessTarget>,
+) -> Result<Report, CampaignError> {
+    let options = Options {
+        cases: 0,
+        seed: file.seed,
+        concurrency: 1,
+        shrink_budget: 0,
+        explicit: vec![(file.case_id, file.recipe.clone())],
+        ..Options::default()
+    };
+    run(spec, options, in_process).await
+}
