@@ -13,7 +13,11 @@ for target in $(cargo fuzz list); do
   work=$(mktemp -d)
   seeds=()
   [ -d "seeds/$target" ] && seeds+=("seeds/$target")
-  [ "$target" = guard_header ] && seeds+=(../corpus/headers)
+  case "$target" in
+    guard_header) seeds+=(../corpus/headers) ;;
+    scrubber) seeds+=(../corpus/texts) ;;
+    wire) seeds+=(../corpus/outputs) ;;
+  esac
   dict=()
   [ -f "dicts/$target.dict" ] && dict=("-dict=dicts/$target.dict")
   echo "--- $target: ${secs}s"

@@ -433,3 +433,157 @@ pub fn guard_differential(data: &[u8]) {
         "guard {got:?} but model says accept={model} for {token:?}"
     );
 }
+
+/// Fuzzer choices for the provenance target.
+#[derive(Debug, Arbitrary)]
+pub struct ProvenanceInput {
+    /// Ids the principal owns.
+    owned: Vec<String>,
+    /// Ids shared with the principal (permitted, not owned).
+    shared: Vec<String>,
+    /// Ids the user put in the request.
+    supplied: Vec<String>,
+    /// What the model proposes.
+    candidate: String,
+    /// The model's value, or the user's.
+    from_user: bool,
+}
+
+/// No input ever yields an authorized id outside the permitted set, one that fails its
+/// pattern, or (from the model) one the user did not supply and the principal does not own.
+pub fn provenance(data: &[u8]) {
+    use crate::guard::provenance::{
+        MemoryPermissions, RequestContext, ResourceKind, Untrusted, Validator,
+    };
+    let Ok(input) = ProvenanceInput::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let Ok(kind) = ResourceKind::with_default_pattern("doc") else {
+        return;
+    };
+    let mut store = MemoryPermissions::new();
+    for id in &input.owned {
+        store.own("alice", "doc", id);
+    }
+    for id in &input.shared {
+        store.share("alice", "doc", id);
+    }
+    let mut ctx = RequestContext::new("alice");
+    for id in &input.supplied {
+        ctx.supply(&kind, id.clone());
+    }
+    let validator = Validator::new(&store, &ctx);
+    let value = if input.from_user {
+        Untrusted::from_user(input.candidate.clone())
+    } else {
+        Untrusted::from_llm(input.candidate.clone())
+    };
+    let Ok(id) = validator.authorize(&kind, value) else {
+        return;
+    };
+    let id = id.as_str();
+    let permitted = input.owned.iter().chain(&input.shared).any(|o| o == id);
+    let based = input.from_user
+        || input.owned.iter().any(|o| o == id)
+        || input.supplied.iter().any(|s| s == id);
+    let shaped = id.len() <= 64
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    assert!(
+        permitted && based && shaped && id == input.candidate,
+        "authorized {id:?} (permitted {permitted}, based {based}, shaped {shaped})"
+    );
+}
+
+/// Fuzzer choices for the scrubber target.
+#[derive(Debug, Arbitrary)]
+pub struct ScrubInput {
+    secret: String,
+    before: Vec<u8>,
+    after: Vec<u8>,
+    encoding: u8,
+}
+
+/// After scrubbing, no registered secret (nor its encodings) remains; scrubbing is
+/// idempotent; invalid UTF-8 anywhere never panics.
+pub fn scrubber(data: &[u8]) {
+    use crate::guard::scrub::{ScrubberBuilder, SecretKind};
+    use crate::guard::Secret;
+    let Ok(input) = ScrubInput::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let secret = Secret::from(input.secret.clone());
+    let mut b = ScrubberBuilder::new();
+    // Secrets the builder refuses (too short, marker-like) are simply not this input's case.
+    if b.secret(SecretKind::Custom, "fuzz", &secret).is_err() {
+        return;
+    }
+    let Ok(scrubber) = b.build() else { return };
+    let s = input.secret.as_bytes();
+    let planted: Vec<u8> = match input.encoding % 5 {
+        0 => s.to_vec(),
+        1 => base64::engine::general_purpose::STANDARD.encode(s).into_bytes(),
+        2 => URL_SAFE_NO_PAD.encode(s).into_bytes(),
+        3 => s.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes(),
+        _ => s.iter().map(|b| format!("%{b:02X}")).collect::<String>().into_bytes(),
+    };
+    let mut text = input.before.clone();
+    text.extend_from_slice(&planted);
+    text.extend_from_slice(&input.after);
+    let once = scrubber.scrub(&text).text.into_owned();
+    assert!(
+        !contains(&once, s),
+        "the raw secret survived scrubbing (encoding {})",
+        input.encoding % 5
+    );
+    assert!(
+        !contains(&once, &planted),
+        "the planted encoding survived scrubbing (encoding {})",
+        input.encoding % 5
+    );
+    let twice = scrubber.scrub(&once).text.into_owned();
+    assert!(once == twice, "scrubbing is not idempotent");
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The fake model's request parsing never panics, and for every turn it could answer, the
+/// SSE stream reassembles into the same message as the JSON answer.
+pub fn wire(data: &[u8]) {
+    use crate::generators::output::{ModelTurn, ToolCall};
+    let _ = crate::wire::parse_request(data);
+    let mut u = Unstructured::new(data);
+    let Ok(text) = String::arbitrary(&mut u) else {
+        return;
+    };
+    let Ok(name) = String::arbitrary(&mut u) else {
+        return;
+    };
+    let turn = if text.len() % 2 == 0 {
+        ModelTurn::Text { content: text }
+    } else {
+        ModelTurn::ToolCalls {
+            tool_calls: vec![ToolCall {
+                id: "call_1".into(),
+                name,
+                arguments: serde_json::json!({"id": text}),
+            }],
+        }
+    };
+    let sse = crate::wire::sse_body("id", "m", &turn, true);
+    let decoded = crate::wire::decode_sse(&sse);
+    assert_eq!(decoded, Some(turn.to_openai_message()), "SSE round trip");
+}
+
+/// The spec loader never panics on any text, and what it accepts it can locate errors in.
+pub fn spec_loader(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(spec) = Spec::parse(&text, "fuzz.toml", Path::new("/nonexistent")) {
+        let _ = spec.guard();
+        let _ = spec.error_at("auth.alg", "probe");
+    }
+}

@@ -71,7 +71,9 @@ fn hex(secret: &[u8], upper: bool) -> Vec<u8> {
     out
 }
 
-fn percent(secret: &[u8], upper: bool) -> Vec<u8> {
+/// `%XX` for every byte outside "unreserved", or for every byte when `all` (`%61%62` decodes
+/// to `ab` as well, and a model asked to hide a secret may write it that way).
+fn percent(secret: &[u8], upper: bool, all: bool) -> Vec<u8> {
     let digits: &[u8; 16] = if upper {
         b"0123456789ABCDEF"
     } else {
@@ -79,7 +81,7 @@ fn percent(secret: &[u8], upper: bool) -> Vec<u8> {
     };
     let mut out = Vec::with_capacity(secret.len() * 3);
     for &b in secret {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+        if !all && (b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
             out.push(b);
         } else {
             out.extend_from_slice(&[
@@ -101,8 +103,10 @@ pub fn encodings(secret: &[u8]) -> Vec<(Encoding, Vec<u8>)> {
     }
     out.push((Encoding::HexLower, hex(secret, false)));
     out.push((Encoding::HexUpper, hex(secret, true)));
-    out.push((Encoding::Percent, percent(secret, true)));
-    out.push((Encoding::Percent, percent(secret, false)));
+    for all in [false, true] {
+        out.push((Encoding::Percent, percent(secret, true, all)));
+        out.push((Encoding::Percent, percent(secret, false, all)));
+    }
     let mut seen: Vec<Vec<u8>> = Vec::new();
     out.retain(|(_, p)| {
         if p.is_empty() || seen.contains(p) {
@@ -168,6 +172,7 @@ mod tests {
     fn hex_and_percent() {
         assert_eq!(hex(b"\x01\xab", false), b"01ab");
         assert_eq!(hex(b"\x01\xab", true), b"01AB");
-        assert_eq!(percent(b"a b/~", true), b"a%20b%2F~");
+        assert_eq!(percent(b"a b/~", true, false), b"a%20b%2F~");
+        assert_eq!(percent(b"a b", false, true), b"%61%20%62");
     }
 }
