@@ -644,7 +644,12 @@ def _hardened_routes(app: Flask, cfg: Config) -> None:
             doc_id = None
         elif not isinstance(doc_id, str) or not DOC_ID.fullmatch(doc_id):
             return jsonify({"error": "invalid_request", "error_description": "bad doc_id"}), 400
-        if len(prompt.encode("utf-8", "surrogatepass")) > MAX_PROMPT_BYTES:
+        try:
+            prompt_bytes = len(prompt.encode("utf-8"))  # lone surrogates (\ud800) fail here
+        except UnicodeEncodeError:
+            return jsonify({"error": "invalid_request", "error_description": "prompt is not "
+                            "valid Unicode"}), 400
+        if prompt_bytes > MAX_PROMPT_BYTES:
             return jsonify({"error": "prompt_too_large"}), 413
 
         scrubber = Scrubber(SYSTEM_PROMPT, [cfg.openai_api_key, cfg.jwt_secret, token,
@@ -660,6 +665,7 @@ def _hardened_routes(app: Flask, cfg: Config) -> None:
         ]
         tools_bytes = len(json.dumps(TOOLS))
         executed: list[str] = []
+        fetched: dict[str, dict[str, Any]] = {}  # one downstream GET per id per request
         for call in range(1, LLM_CALLS_PER_REQUEST + 1):
             if len(json.dumps(messages)) + tools_bytes > UPSTREAM_BUDGET_BYTES:
                 log.info("assist for %s: upstream budget reached after %d calls", sub, call - 1)
@@ -686,7 +692,7 @@ def _hardened_routes(app: Flask, cfg: Config) -> None:
             })
             for n, tc in enumerate(tool_calls):
                 if n < MAX_TOOL_CALLS_PER_TURN:
-                    result = run_tool(tc, sub, token, doc_id)
+                    result = run_tool(tc, sub, token, doc_id, fetched)
                 else:
                     result = {"error": "too_many_tool_calls"}
                 if "error" not in result:
@@ -699,7 +705,8 @@ def _hardened_routes(app: Flask, cfg: Config) -> None:
         log.info("assist for %s: stopped at the model-call cap", sub)
         return jsonify({"answer": "I could not finish this request within its budget."})
 
-    def run_tool(tc: Any, sub: str, token: str, doc_id: str | None) -> dict[str, Any]:
+    def run_tool(tc: Any, sub: str, token: str, doc_id: str | None,
+                 fetched: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Capability check: the endpoint may GET a document, nothing else. The id must come
         from the user's request, or be one the downstream API already attributed to the
         caller; an id only the model proposed never reaches the downstream API."""
@@ -718,14 +725,18 @@ def _hardened_routes(app: Flask, cfg: Config) -> None:
         ):
             log.info("refused get_doc for %s: id not from the request", sub)
             return {"error": "document_not_permitted"}
-        try:
-            doc = fetch_owned_doc(target, sub, token)
-        except DownstreamError:
-            return {"error": "downstream_unavailable"}
-        if doc is None:
-            return {"error": "not_found"}
-        content = doc["content"] if isinstance(doc["content"], str) else json.dumps(doc["content"])
-        return {"id": target, "content": content[: MAX_TOOL_RESULT_CHARS // 2]}
+        if target not in fetched:
+            try:
+                doc = fetch_owned_doc(target, sub, token)
+            except DownstreamError:
+                return {"error": "downstream_unavailable"}
+            if doc is None:
+                fetched[target] = {"error": "not_found"}
+            else:
+                content = doc["content"]
+                content = content if isinstance(content, str) else json.dumps(content)
+                fetched[target] = {"id": target, "content": content[: MAX_TOOL_RESULT_CHARS // 2]}
+        return fetched[target]
 
 
 class DownstreamError(Exception):
