@@ -508,10 +508,14 @@ class Scrubber:
             candidates.append(bytes.fromhex(run))
         return any(self._is_secret(c.decode("utf-8", "ignore")) for c in candidates)
 
-    def scrub(self, text: str) -> str:
+    def scrub_secrets(self, text: str) -> str:
+        """Only the exact secrets and their encodings (for what goes to the model)."""
         for lit in self.literals:
             text = text.replace(lit, REDACTED)
-        text = text.replace(CODEWORD, REDACTED)
+        return text
+
+    def scrub(self, text: str) -> str:
+        text = self.scrub_secrets(text).replace(CODEWORD, REDACTED)
         text = JWT_LIKE.sub(REDACTED, text)
         spans = self._prompt_spans(text)
         spans += [m.span() for m in ENCODED_RUN.finditer(text) if self._decodes_to_secret(m.group(0))]
@@ -656,7 +660,7 @@ def _hardened_routes(app: Flask, cfg: Config) -> None:
                                             token.rsplit(".", 1)[-1]])
         # The model sees the system prompt, the user's words and the user's doc id: no token,
         # no key, nothing about other tenants.
-        user_text = scrubber.scrub(prompt)
+        user_text = scrubber.scrub_secrets(prompt)
         if doc_id:
             user_text += f"\n\n(The user's document id: {doc_id})"
         messages: list[dict[str, Any]] = [
@@ -675,7 +679,7 @@ def _hardened_routes(app: Flask, cfg: Config) -> None:
                     model=MODEL, messages=messages, tools=TOOLS, max_tokens=MAX_TOKENS
                 )
                 msg = resp.choices[0].message
-            except (openai.OpenAIError, IndexError, AttributeError) as e:
+            except Exception as e:  # API errors, timeouts, and answers without a message
                 log.warning("model call failed: %s", type(e).__name__)
                 return jsonify({"error": "model_unavailable"}), 502
             tool_calls = list(msg.tool_calls or [])

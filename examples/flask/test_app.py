@@ -630,3 +630,64 @@ def test_hardened_refuses_what_pyjwt_accepts(env):
     }
     for why, token in ok.items():
         assert _hdr(t, f"Bearer {token}").status_code == 200, why
+
+
+# --- agreement with the reference guard (AGREE), when a confab binary is at hand ---------------
+
+
+def _confab_bin() -> str | None:
+    root = HERE.parent.parent
+    for cand in (os.environ.get("CONFAB_BIN"), root / "target/release/confab",
+                 root / "target/debug/confab"):
+        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
+            return str(cand)
+    return None
+
+
+def _raw_status(port: int, value: bytes | None) -> int:
+    req = b"GET /docs/doc-a1 HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+    if value is not None:
+        req += b"Authorization: " + value + b"\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.sendall(req + b"\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+@pytest.mark.skipif(_confab_bin() is None, reason="no confab binary (set CONFAB_BIN or build it)")
+def test_hardened_agrees_with_reference_guard(env, tmp_path):
+    """`confab tokens --labels` mints every token family with what a correct guard decides;
+    the hardened form must decide the same, with RFC 6750's status."""
+    _, _, targets = env
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        f'[auth]\nalg = "HS256"\nsecret = "{SECRET}"\nissuer = "{ISSUER}"\n'
+        f'audience = "{AUDIENCE}"\nleeway_s = 30\n\n'
+        '[[principal]]\nname = "alice"\nscope = "docs:read"\nowns = ["doc-a1", "doc-a2"]\n'
+    )
+    labels = tmp_path / "labels.jsonl"
+    out = subprocess.run(
+        [_confab_bin(), "tokens", "--spec", str(spec), "--scope", "docs:read", "--count", "400",
+         "--seed", "1", "--labels", str(labels)],
+        capture_output=True, timeout=60, check=True,
+    ).stdout.splitlines()
+    status_of = {"malformed_header": 400, "multiple_credentials": 400, "insufficient_scope": 403}
+    disagreements, sent = [], 0
+    for value, label in zip(out, labels.read_text().splitlines()):
+        label = json.loads(label)
+        if any(c in value for c in b"\r\n\x00"):
+            continue  # cannot travel in one HTTP header line
+        if label.get("reason") == "not_yet_valid":  # nbf is only 31 s ahead: may have passed
+            payload = value.split()[-1].split(b".")[1]
+            nbf = json.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))["nbf"]
+            if time.time() + 30 + 2 >= nbf:
+                continue
+        sent += 1
+        got = _raw_status(targets["hardened"].port, value or None)
+        want = 200 if label["accepted"] else status_of.get(label["reason"], 401)
+        if got != want and not (label["accepted"] and got == 404):  # 404: not alice's doc
+            disagreements.append((label.get("family"), label.get("reason"), got))
+    assert sent > 300
+    assert disagreements == []
