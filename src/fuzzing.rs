@@ -458,7 +458,13 @@ pub fn provenance(data: &[u8]) {
     let Ok(input) = ProvenanceInput::arbitrary_take_rest(Unstructured::new(data)) else {
         return;
     };
-    let Ok(kind) = ResourceKind::with_default_pattern("doc") else {
+    static KIND: OnceLock<Option<ResourceKind>> = OnceLock::new();
+    // Compiled once: the pattern is a constant, and compiling it per input would make the
+    // target measure the regex compiler.
+    let Some(kind) = KIND
+        .get_or_init(|| ResourceKind::with_default_pattern("doc").ok())
+        .as_ref()
+    else {
         return;
     };
     let mut store = MemoryPermissions::new();
@@ -470,7 +476,7 @@ pub fn provenance(data: &[u8]) {
     }
     let mut ctx = RequestContext::new("alice");
     for id in &input.supplied {
-        ctx.supply(&kind, id.clone());
+        ctx.supply(kind, id.clone());
     }
     let validator = Validator::new(&store, &ctx);
     let value = if input.from_user {
@@ -478,7 +484,7 @@ pub fn provenance(data: &[u8]) {
     } else {
         Untrusted::from_llm(input.candidate.clone())
     };
-    let Ok(id) = validator.authorize(&kind, value) else {
+    let Ok(id) = validator.authorize(kind, value) else {
         return;
     };
     let id = id.as_str();
@@ -507,15 +513,29 @@ pub struct ScrubInput {
 }
 
 /// After scrubbing, no registered secret (nor its encodings) remains; scrubbing is
-/// idempotent; invalid UTF-8 anywhere never panics.
+/// idempotent, with the registered secret and with the full rule set; invalid UTF-8 anywhere
+/// never panics.
 pub fn scrubber(data: &[u8]) {
-    use crate::guard::scrub::{ScrubberBuilder, SecretKind};
     use crate::guard::Secret;
+    use crate::guard::scrub::{ScrubConfig, Scrubber, ScrubberBuilder, SecretKind};
+    // The full rule set is built once (its regexes are constants); the per-input scrubber
+    // holds only the input's secret, which is what the property is about.
+    static FULL: OnceLock<Option<Scrubber>> = OnceLock::new();
+    if let Some(full) = FULL.get_or_init(|| Scrubber::with_defaults().ok()).as_ref() {
+        let once = full.scrub(data).text.into_owned();
+        let twice = full.scrub(&once).text.into_owned();
+        assert!(once == twice, "full rule set: scrubbing is not idempotent");
+    }
     let Ok(input) = ScrubInput::arbitrary_take_rest(Unstructured::new(data)) else {
         return;
     };
     let secret = Secret::from(input.secret.clone());
-    let mut b = ScrubberBuilder::new();
+    let mut b = ScrubberBuilder::new().config(ScrubConfig {
+        credentials: false,
+        pii: false,
+        high_entropy: false,
+        ..ScrubConfig::default()
+    });
     // Secrets the builder refuses (too short, marker-like) are simply not this input's case.
     if b.secret(SecretKind::Custom, "fuzz", &secret).is_err() {
         return;
@@ -524,10 +544,20 @@ pub fn scrubber(data: &[u8]) {
     let s = input.secret.as_bytes();
     let planted: Vec<u8> = match input.encoding % 5 {
         0 => s.to_vec(),
-        1 => base64::engine::general_purpose::STANDARD.encode(s).into_bytes(),
+        1 => base64::engine::general_purpose::STANDARD
+            .encode(s)
+            .into_bytes(),
         2 => URL_SAFE_NO_PAD.encode(s).into_bytes(),
-        3 => s.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes(),
-        _ => s.iter().map(|b| format!("%{b:02X}")).collect::<String>().into_bytes(),
+        3 => s
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .into_bytes(),
+        _ => s
+            .iter()
+            .map(|b| format!("%{b:02X}"))
+            .collect::<String>()
+            .into_bytes(),
     };
     let mut text = input.before.clone();
     text.extend_from_slice(&planted);

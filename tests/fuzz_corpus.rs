@@ -91,10 +91,37 @@ fn every_crash_file_is_explained() {
 #[test]
 fn provenance_scrubber_wire_and_spec_seeds_and_crashes() {
     let targets: [(&str, &[&str], fn(&[u8])); 4] = [
-        ("provenance", &["fuzz/seeds/provenance", "tests/fuzz_regressions/provenance"], confab::fuzzing::provenance),
-        ("scrubber", &["corpus/texts", "fuzz/seeds/scrubber", "tests/fuzz_regressions/scrubber"], confab::fuzzing::scrubber),
-        ("wire", &["fuzz/seeds/wire", "corpus/outputs", "tests/fuzz_regressions/wire"], confab::fuzzing::wire),
-        ("spec_loader", &["fuzz/seeds/spec_loader", "tests/fuzz_regressions/spec_loader"], confab::fuzzing::spec_loader),
+        (
+            "provenance",
+            &["fuzz/seeds/provenance", "tests/fuzz_regressions/provenance"],
+            confab::fuzzing::provenance,
+        ),
+        (
+            "scrubber",
+            &[
+                "corpus/texts",
+                "fuzz/seeds/scrubber",
+                "tests/fuzz_regressions/scrubber",
+            ],
+            confab::fuzzing::scrubber,
+        ),
+        (
+            "wire",
+            &[
+                "fuzz/seeds/wire",
+                "corpus/outputs",
+                "tests/fuzz_regressions/wire",
+            ],
+            confab::fuzzing::wire,
+        ),
+        (
+            "spec_loader",
+            &[
+                "fuzz/seeds/spec_loader",
+                "tests/fuzz_regressions/spec_loader",
+            ],
+            confab::fuzzing::spec_loader,
+        ),
     ];
     for (name, dirs, run) in targets {
         replay(name, dirs, run);
