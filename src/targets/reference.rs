@@ -30,8 +30,8 @@ pub use flaws::{CATALOGUE, FlawInfo, Flaws, Mode, UnknownFlaw};
 use crate::guard::audit::{AuditLog, AuditRecord, Decision};
 use crate::guard::bearer::extract_token;
 use crate::guard::capability::{
-    ArgSpec, ArgType, AuthorizedArg, Capability, EffectivePrivilege, EndpointPolicy,
-    HostAllowlist, Method, MethodScopes, RequestDenial, ToolSpec,
+    ArgSpec, ArgType, AuthorizedArg, Capability, EffectivePrivilege, EndpointPolicy, HostAllowlist,
+    Method, MethodScopes, RequestDenial, ToolDenial, ToolSpec,
 };
 use crate::guard::provenance::{
     Excerpt, IdRejection, PermissionStore, RequestContext, ResourceKind, Source, Untrusted,
@@ -297,14 +297,15 @@ impl ReferenceConfig {
         };
         let call_cap = match optional("CONFAB_REFERENCE_CALL_CAP") {
             None => DEFAULT_CALL_CAP,
-            Some(c) => c
-                .parse::<u32>()
-                .ok()
-                .filter(|c| *c >= 1)
-                .ok_or(ReferenceError::Invalid {
-                    var: "CONFAB_REFERENCE_CALL_CAP",
-                    problem: "must be a whole number, at least 1".into(),
-                })?,
+            Some(c) => {
+                c.parse::<u32>()
+                    .ok()
+                    .filter(|c| *c >= 1)
+                    .ok_or(ReferenceError::Invalid {
+                        var: "CONFAB_REFERENCE_CALL_CAP",
+                        problem: "must be a whole number, at least 1".into(),
+                    })?
+            }
         };
         let stream = optional("CONFAB_REFERENCE_STREAM").is_some_and(|v| v == "1" || v == "true");
         let auth = AuthConfig {
@@ -444,8 +445,9 @@ pub fn try_router(cfg: ReferenceConfig) -> Result<Router, ReferenceError> {
 
     let mut sb = ScrubberBuilder::new();
     if let Err(e) = sb.secret(SecretKind::LlmApiKey, "llm_api_key", &cfg.llm_api_key) {
-        cfg.log
-            .line(&format!("reference-target: warning: LLM key not scrubbable: {e}"));
+        cfg.log.line(&format!(
+            "reference-target: warning: LLM key not scrubbable: {e}"
+        ));
     }
     if let Some(s) = &cfg.jwt_secret {
         let _ = sb.secret(SecretKind::SigningKey, "jwt_secret", s);
@@ -493,7 +495,10 @@ pub fn router(cfg: ReferenceConfig) -> Router {
         Err(e) => {
             log.line(&format!("reference-target: error: {e}"));
             Router::new().fallback(|| async {
-                (StatusCode::SERVICE_UNAVAILABLE, "reference target misconfigured")
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "reference target misconfigured",
+                )
             })
         }
     }
@@ -531,20 +536,19 @@ async fn assist(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
     const ROUTE: &str = "POST /assist";
     app.log_request(ROUTE, &headers);
     let deadline = tokio::time::Instant::now() + app.cfg.request_deadline;
-    let (resp, sub) = match tokio::time::timeout_at(deadline, app.assist_inner(&headers, body))
-        .await
-    {
-        Ok(done) => done,
-        Err(_) => (
-            app.error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
-                "the request did not finish in time",
-                &headers,
+    let (resp, sub) =
+        match tokio::time::timeout_at(deadline, app.assist_inner(&headers, body)).await {
+            Ok(done) => done,
+            Err(_) => (
+                app.error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "the request did not finish in time",
+                    &headers,
+                ),
+                None,
             ),
-            None,
-        ),
-    };
+        };
     app.log_done(ROUTE, resp.status(), sub.as_deref());
     resp
 }
@@ -629,7 +633,13 @@ impl App {
 
     /// An error answer. The body names a code and a fixed description, never request data
     /// (except under the `token_in_errors` flaw).
-    fn error(&self, status: StatusCode, code: &str, description: &str, headers: &HeaderMap) -> Response {
+    fn error(
+        &self,
+        status: StatusCode,
+        code: &str,
+        description: &str,
+        headers: &HeaderMap,
+    ) -> Response {
         let mut body = json!({ "error": code, "error_description": description });
         if self.cfg.flaws.token_in_errors && status.is_client_error() {
             // The flaw: a "helpful" echo of what the client sent.
@@ -657,8 +667,7 @@ impl App {
             AuditRecord::deny(endpoint, route, rejection),
             presented.as_ref(),
         );
-        let status =
-            StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
         let mut resp = self.error(
             status,
             rejection.error_code().unwrap_or("unauthorized"),
@@ -769,7 +778,9 @@ impl App {
             let ctx = RequestContext::new(caller.sub.clone());
             let validator = Validator::new(&self.owners, &ctx);
             let privilege = self.read_policy.privilege(&caller.scopes, validator);
-            match privilege.authorize_request(Method::Get, Untrusted::from_user(format!("/docs/{raw}"))) {
+            match privilege
+                .authorize_request(Method::Get, Untrusted::from_user(format!("/docs/{raw}")))
+            {
                 Ok(req) => {
                     let id = req.params().get("id").map(|i| i.as_str().to_owned());
                     (req.path().to_owned(), id)
@@ -795,7 +806,12 @@ impl App {
             Err(f) => return self.downstream_failure(f, headers),
         };
         if status == 404 {
-            return self.error(StatusCode::NOT_FOUND, "not_found", "no such document", headers);
+            return self.error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such document",
+                headers,
+            );
         }
         let doc = match serde_json::from_slice::<Value>(&body) {
             Ok(doc @ Value::Object(_)) if (200..300).contains(&status) => doc,
@@ -812,7 +828,9 @@ impl App {
         if let Some(id) = &id {
             self.owners.learn(id, owner);
         }
-        let resource = id.clone().unwrap_or_else(|| Excerpt::of(raw).as_str().to_owned());
+        let resource = id
+            .clone()
+            .unwrap_or_else(|| Excerpt::of(raw).as_str().to_owned());
         if !flaws.idor_read && owner != caller.sub {
             self.audit(
                 AuditRecord::new("read", "GET /docs/{id}", Decision::Deny, 403)
@@ -821,7 +839,12 @@ impl App {
                     .with_reason("not_owner"),
                 Some(&caller.token),
             );
-            return self.error(StatusCode::FORBIDDEN, "forbidden", "not your document", headers);
+            return self.error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "not your document",
+                headers,
+            );
         }
         self.audit(
             AuditRecord::allow("read", "GET /docs/{id}")
@@ -843,7 +866,10 @@ impl App {
         body: Option<Value>,
     ) -> Result<(u16, Vec<u8>), Fail> {
         let url = if path_or_url.starts_with('/') {
-            format!("{}{path_or_url}", self.cfg.downstream_url.trim_end_matches('/'))
+            format!(
+                "{}{path_or_url}",
+                self.cfg.downstream_url.trim_end_matches('/')
+            )
         } else {
             path_or_url.to_owned()
         };
@@ -1084,7 +1110,10 @@ impl App {
         } else {
             self.scrub_answer(answer, &caller.token)
         };
-        ((StatusCode::OK, axum::Json(json!({ "answer": answer }))).into_response(), sub)
+        (
+            (StatusCode::OK, axum::Json(json!({ "answer": answer }))).into_response(),
+            sub,
+        )
     }
 
     /// The model's text on its way to the caller: the caller's token, the LLM key, the
@@ -1148,7 +1177,10 @@ impl App {
                 } else {
                     (reqwest::Method::DELETE, None)
                 };
-                match self.downstream(method, &path, Some(&caller.token), body).await {
+                match self
+                    .downstream(method, &path, Some(&caller.token), body)
+                    .await
+                {
                     Ok((status, _)) => json!({ "status": status }),
                     Err(_) => json!({ "error": "downstream_error" }),
                 }
@@ -1169,7 +1201,10 @@ impl App {
                 if !(target.starts_with("http://") || target.starts_with("https://")) {
                     return denied("bad_scheme");
                 }
-                match self.downstream(reqwest::Method::GET, &target, token, None).await {
+                match self
+                    .downstream(reqwest::Method::GET, &target, token, None)
+                    .await
+                {
                     Ok((status, body)) => json!({
                         "status": status,
                         "body": truncate(&String::from_utf8_lossy(&body), MAX_TOOL_RESULT_BYTES),
@@ -1209,6 +1244,9 @@ impl App {
             Untrusted::from_llm(Value::String(call.arguments.clone())),
         ) {
             Ok(a) => a,
+            Err(ToolDenial::Id { error, .. }) => {
+                return deny(error.reason().as_str(), Some(error.excerpt().as_str()));
+            }
             Err(d) => return deny(d.as_str(), None),
         };
         let Some(AuthorizedArg::Resource(id)) = authorized.arg("id") else {
@@ -1266,7 +1304,10 @@ impl App {
             return denied("not_owner");
         }
         record(Decision::Allow, 200, None);
-        let content = doc.get("content").and_then(Value::as_str).unwrap_or_default();
+        let content = doc
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         json!({
             "id": doc.get("id").cloned().unwrap_or(Value::Null),
             "owner": owner,
@@ -1364,7 +1405,10 @@ mod tests {
     #[test]
     fn token_backstop_redacts_raw_and_signature() {
         let t = Secret::from("aaaa.bbbb.signature-part-xyz");
-        let out = redact_token("x aaaa.bbbb.signature-part-xyz y signature-part-xyz".into(), &t);
+        let out = redact_token(
+            "x aaaa.bbbb.signature-part-xyz y signature-part-xyz".into(),
+            &t,
+        );
         assert!(!out.contains("signature-part-xyz"), "{out}");
     }
 
@@ -1382,7 +1426,10 @@ mod tests {
         assert_eq!(cfg.flaws, Flaws::all());
         assert_eq!(cfg.call_cap, DEFAULT_CALL_CAP);
         let dbg = format!("{cfg:?}");
-        assert!(!dbg.contains("sk-canary") && !dbg.contains("jwt-secret-jwt"), "{dbg}");
+        assert!(
+            !dbg.contains("sk-canary") && !dbg.contains("jwt-secret-jwt"),
+            "{dbg}"
+        );
 
         let err = ReferenceConfig::from_vars(|k| {
             if k == "CONFAB_REFERENCE_MODE" {

@@ -256,12 +256,19 @@ mod tests {
 
     #[test]
     fn list_round_trips() {
-        for f in [Flaws::none(), Flaws::all(), Flaws::only("idor_read").expect("known")] {
+        for f in [
+            Flaws::none(),
+            Flaws::all(),
+            Flaws::only("idor_read").expect("known"),
+        ] {
             assert_eq!(Flaws::parse_list(&f.to_string()), Ok(f));
         }
         let two = Flaws::parse_list(" log_token , no_call_cap").expect("parses");
         assert!(two.log_token && two.no_call_cap && !two.idor_read);
-        assert_eq!(Mode::parse("vulnerable").map(Mode::flaws), Some(Flaws::all()));
+        assert_eq!(
+            Mode::parse("vulnerable").map(Mode::flaws),
+            Some(Flaws::all())
+        );
         assert_eq!(Mode::parse("Hardened"), None);
     }
 }

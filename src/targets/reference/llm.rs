@@ -179,7 +179,8 @@ pub async fn complete(
     let url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
     let mut auth = b"Bearer ".to_vec();
     auth.extend_from_slice(api_key.expose());
-    let mut auth = reqwest::header::HeaderValue::from_bytes(&auth).map_err(|_| LlmError::Transport)?;
+    let mut auth =
+        reqwest::header::HeaderValue::from_bytes(&auth).map_err(|_| LlmError::Transport)?;
     // Keeps the key out of any header dump reqwest or a proxy might print.
     auth.set_sensitive(true);
     let call = async {
