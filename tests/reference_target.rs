@@ -516,6 +516,12 @@ async fn hardened_happy_path_reads_own_document_through_the_model() {
             calls[1].body.contains("MARKER-doc-a1"),
             "tool result fed back"
         );
+        // confab's own fake model reads these requests the same way.
+        let parsed = confab::wire::parse_request(calls[1].body.as_bytes()).expect("wire format");
+        assert_eq!(parsed.system_prompt, SYSTEM_PROMPT);
+        assert!(parsed.user_prompt.contains(PROMPT));
+        assert_eq!(parsed.tool_results.len(), 1);
+        assert_eq!(parsed.max_tokens, Some(u64::from(MAX_TOKENS)));
 
         let log = w.log.contents();
         assert!(log.contains("audit {"), "{log}");

@@ -319,7 +319,8 @@ impl ReferenceConfig {
             leeway_s: 30,
             typ: None,
             max_token_bytes: None,
-            realm: Some("docs-api".into()),
+            // The guard's default realm, as when it is built from the spec's `[auth]`.
+            realm: None,
             keys: Vec::new(),
         };
         let guard = Guard::from_config(&auth, std::path::Path::new("."))?;
@@ -523,7 +524,11 @@ async fn read_doc(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> 
     let required = ScopeSet::parse(READ_SCOPE);
     let caller = match app.authenticate(&headers, &required) {
         Ok(c) => c,
-        Err(r) => return app.refuse("read", ROUTE, r, &required, &headers),
+        Err(r) => {
+            let resp = app.refuse("read", ROUTE, r, &required, &headers);
+            app.log_done(ROUTE, resp.status(), None);
+            return resp;
+        }
     };
     // The raw (still percent-encoded) segment: provenance judges exactly what was sent.
     let raw = uri.path().strip_prefix("/docs/").unwrap_or_default();
@@ -677,7 +682,6 @@ impl App {
         if let Ok(v) = HeaderValue::from_str(&self.cfg.guard.challenge(rejection, Some(required))) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
-        self.log_done(route, status, None);
         resp
     }
 
