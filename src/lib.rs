@@ -18,4 +18,5 @@ pub mod observation;
 pub mod oracle;
 pub mod report;
 pub mod spec;
+pub mod targets;
 pub mod wire;
