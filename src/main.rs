@@ -25,6 +25,10 @@ enum Command {
     Scan(cli::scan::ScanArgs),
     /// Rerun one finding's exchange from its replay file.
     Replay(cli::scan::ReplayArgs),
+    /// The embedded reference target (documents API with an LLM assistant), hardened or with
+    /// planted flaws; started by specs as `{confab} reference-target`.
+    #[command(hide = true)]
+    ReferenceTarget(cli::reference_target::ReferenceTargetArgs),
     /// Mint generated token cases for a spec, one Authorization value per line.
     Tokens(cli::tokens::TokensArgs),
     /// Check Authorization header values (one per line on stdin) with the reference guard.
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Command::Tokens(args) => cli::tokens::run(args),
         Command::Scan(args) => cli::scan::scan(args),
         Command::Replay(args) => cli::scan::replay(args),
+        Command::ReferenceTarget(args) => cli::reference_target::run(args),
         Command::Verify(args) => cli::verify::run(args),
         Command::Scrub(args) => cli::scrub::run(args),
     }

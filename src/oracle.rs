@@ -184,6 +184,8 @@ pub struct CaseFacts<'a> {
     pub resource: &'a str,
     /// The model was scripted to fail (503): a 502/503/504 is then fine.
     pub model_fails: bool,
+    /// The client sent a malformed body: a 400 for it says nothing about the token.
+    pub body_mutated: bool,
 }
 
 /// What the oracle knows about the run.
@@ -335,6 +337,7 @@ fn authn(case: &CaseFacts<'_>, r: Rejection, obs: &Observation, out: &mut Vec<Vi
     } else if let Some(s) = obs.status
         && target_refused(obs)
         && s != r.status()
+        && !(case.body_mutated && s == 400)
     {
         out.push(Violation {
             invariant: Invariant::Authn,

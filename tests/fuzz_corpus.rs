@@ -90,7 +90,8 @@ fn every_crash_file_is_explained() {
 
 #[test]
 fn provenance_scrubber_wire_and_spec_seeds_and_crashes() {
-    let targets: [(&str, &[&str], fn(&[u8])); 4] = [
+    type Target<'a> = (&'a str, &'a [&'a str], fn(&[u8]));
+    let targets: [Target; 4] = [
         (
             "provenance",
             &["fuzz/seeds/provenance", "tests/fuzz_regressions/provenance"],

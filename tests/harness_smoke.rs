@@ -110,7 +110,7 @@ async fn assist(State(s): State<Naive>, Json(body): Json<Value>) -> Json<Value> 
 }
 
 fn naive_target() -> InProcessTarget {
-    Box::new(|env: &BTreeMap<String, String>| {
+    Box::new(|env: &BTreeMap<String, String>, _log| {
         let state = Naive {
             llm: env.get("OPENAI_BASE_URL").cloned().unwrap_or_default(),
             key: env.get("OPENAI_API_KEY").cloned().unwrap_or_default(),

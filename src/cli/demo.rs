@@ -1,11 +1,15 @@
 //! `confab demo`: confab's main job on an embedded default, with nothing to set up.
 //!
-//! For now it runs every token family of the catalogue against the reference guard configured
-//! by the embedded documents-API spec, and shows that the guard decides each as labelled.
+//! It runs a short campaign against the embedded reference target (served in-process on a
+//! loopback port) in its hardened and its vulnerable form, and prints what it found in each.
+//! `--tokens` shows instead how the reference guard decides every token family.
 
 use confab::generators::token::{Expected, TokenFamily, TokenRecipe};
 use confab::guard::{ScopeSet, unix_now};
+use confab::harness::campaign::{self, InProcessTarget, Options};
+use confab::harness::target::LogWriter;
 use confab::spec::Spec;
+use confab::targets::reference::{LogSink, ReferenceConfig, router};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,12 +18,93 @@ const EMBEDDED_SPEC: &str = include_str!("../../examples/specs/docs-hs256.toml")
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Variants minted per family.
+    /// Cases per form of the target.
+    #[arg(long, default_value_t = 400)]
+    cases: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Show each finding's case and curl line.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Instead: every token family against the reference guard.
+    #[arg(long)]
+    tokens: bool,
+    /// Variants minted per family (with --tokens).
     #[arg(long, default_value_t = 4)]
     variants: u8,
 }
 
+const HARDENED: &str = include_str!("../../examples/reference/hardened.toml");
+const VULNERABLE: &str = include_str!("../../examples/reference/vulnerable.toml");
+
 pub fn run(args: DemoArgs) -> ExitCode {
+    if args.tokens {
+        return token_table(args.variants);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return super::fail("demo", &e),
+    };
+    println!(
+        "confab demo: {} cases against the embedded reference target (a documents API whose \
+         /assist endpoint lets a model call tools), first hardened, then with planted flaws.\n",
+        args.cases
+    );
+    let mut reports = Vec::new();
+    for (name, text) in [("hardened", HARDENED), ("vulnerable", VULNERABLE)] {
+        let spec = match Spec::parse(
+            text,
+            &format!("examples/reference/{name}.toml"),
+            Path::new("."),
+        ) {
+            Ok(s) => s,
+            Err(e) => return super::fail("demo", &e),
+        };
+        let options = Options {
+            cases: args.cases,
+            seed: args.seed,
+            concurrency: 4,
+            shrink_budget: 6,
+            ..Options::default()
+        };
+        let target: InProcessTarget = Box::new(|env, log| {
+            let mut cfg =
+                ReferenceConfig::from_vars(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
+            cfg.log = LogSink::to_writer(LogWriter::new(log));
+            Ok(router(cfg))
+        });
+        println!("== {name} ==");
+        match rt.block_on(campaign::run(spec, options, Some(target))) {
+            Ok(report) => {
+                print!("{}", report.render_text(args.verbose));
+                println!();
+                reports.push(report);
+            }
+            Err(e) => return super::fail("demo", &e),
+        }
+    }
+    let as_expected = reports.len() == 2 && reports[0].hardened() && !reports[1].hardened();
+    println!(
+        "{}",
+        if as_expected {
+            "As expected: the hardened form holds every invariant; the vulnerable one breaks them. \
+             Point confab at your own API with `confab scan --spec your.toml` (README: writing a spec)."
+        } else {
+            "Unexpected: the hardened form should have no finding above low, the vulnerable one several."
+        }
+    );
+    if as_expected {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn token_table(variants: u8) -> ExitCode {
     let built =
         Spec::parse(EMBEDDED_SPEC, "embedded docs-hs256.toml", Path::new(".")).and_then(|spec| {
             let guard = spec.guard()?;
@@ -43,7 +128,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
     for family in TokenFamily::ALL {
         let mut outcomes = Vec::new();
         let mut agree = true;
-        for variant in 0..args.variants.max(1) {
+        for variant in 0..variants.max(1) {
             let recipe = TokenRecipe {
                 family,
                 principal: variant,
@@ -73,7 +158,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
         println!(
             "{:<26} {:>5}  {:<34} {}",
             family.name(),
-            args.variants.max(1),
+            variants.max(1),
             outcomes.join(", "),
             if agree { "yes" } else { "NO" }
         );

@@ -26,6 +26,68 @@ pub enum ResourcePick {
     Invented(u8),
 }
 
+/// What the client does to the request body (ROBUST: a target must answer a malformed body
+/// with a 4xx, never a 5xx).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyMutation {
+    /// The body the spec describes.
+    Intact,
+    /// Not JSON at all.
+    NotJson,
+    /// No body.
+    Empty,
+    /// One member left out.
+    MissingMember(u8),
+    /// One member given as a number instead of a string.
+    WrongType(u8),
+    /// A JSON array instead of an object.
+    Array,
+}
+
+impl BodyMutation {
+    pub fn name(self) -> &'static str {
+        match self {
+            BodyMutation::Intact => "intact",
+            BodyMutation::NotJson => "not_json",
+            BodyMutation::Empty => "empty",
+            BodyMutation::MissingMember(_) => "missing_member",
+            BodyMutation::WrongType(_) => "wrong_type",
+            BodyMutation::Array => "array",
+        }
+    }
+
+    /// The bytes to send instead of `body` (`None`: send no body).
+    pub fn apply(self, body: &serde_json::Value) -> Option<Vec<u8>> {
+        let mut body = body.clone();
+        let nth_key = |b: &serde_json::Value, i: u8| {
+            b.as_object().and_then(|o| {
+                let keys: Vec<&String> = o.keys().collect();
+                (!keys.is_empty()).then(|| keys[i as usize % keys.len()].clone())
+            })
+        };
+        match self {
+            BodyMutation::Intact => {}
+            BodyMutation::NotJson => return Some(b"{\"prompt\": ".to_vec()),
+            BodyMutation::Empty => return None,
+            BodyMutation::MissingMember(i) => {
+                if let Some(k) = nth_key(&body, i)
+                    && let Some(o) = body.as_object_mut()
+                {
+                    o.remove(&k);
+                }
+            }
+            BodyMutation::WrongType(i) => {
+                if let Some(k) = nth_key(&body, i) {
+                    body[k.as_str()] = serde_json::json!(12345);
+                }
+            }
+            BodyMutation::Array => body = serde_json::json!([body]),
+        }
+        Some(body.to_string().into_bytes())
+    }
+}
+
 /// Everything a case is made of.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaseRecipe {
@@ -41,6 +103,13 @@ pub struct CaseRecipe {
     pub output: Option<OutputRecipe>,
     /// The model answers every call with a 503 (a 5xx from the target is then fine).
     pub model_fails: bool,
+    /// What happens to the request body.
+    #[serde(default = "intact")]
+    pub body: BodyMutation,
+}
+
+fn intact() -> BodyMutation {
+    BodyMutation::Intact
 }
 
 /// A proptest strategy over cases. Valid tokens are drawn half of the time so that most
@@ -49,6 +118,14 @@ pub fn case_recipe() -> impl Strategy<Value = CaseRecipe> {
     let token = prop_oneof![
         1 => token_recipe().prop_map(|t| TokenRecipe { family: TokenFamily::Valid, ..t }),
         1 => token_recipe(),
+    ];
+    let body = prop_oneof![
+        23 => Just(BodyMutation::Intact),
+        1 => Just(BodyMutation::NotJson),
+        1 => Just(BodyMutation::Empty),
+        1 => any::<u8>().prop_map(BodyMutation::MissingMember),
+        1 => any::<u8>().prop_map(BodyMutation::WrongType),
+        1 => Just(BodyMutation::Array),
     ];
     let resource = prop_oneof![
         5 => any::<u8>().prop_map(ResourcePick::Own),
@@ -63,16 +140,20 @@ pub fn case_recipe() -> impl Strategy<Value = CaseRecipe> {
         proptest::option::weighted(0.7, PromptRecipe::strategy()),
         proptest::option::weighted(0.9, OutputRecipe::strategy()),
         proptest::bool::weighted(0.03),
+        body,
     )
         .prop_map(
-            |(endpoint, principal, token, resource, prompt, output, model_fails)| CaseRecipe {
-                endpoint,
-                principal,
-                token,
-                resource,
-                prompt,
-                output,
-                model_fails,
+            |(endpoint, principal, token, resource, prompt, output, model_fails, body)| {
+                CaseRecipe {
+                    endpoint,
+                    principal,
+                    token,
+                    resource,
+                    prompt,
+                    output,
+                    model_fails,
+                    body,
+                }
             },
         )
 }
@@ -112,6 +193,7 @@ impl CaseRecipe {
             prompt: None,
             output: None,
             model_fails: false,
+            body: BodyMutation::Intact,
         }
     }
 
@@ -129,6 +211,10 @@ impl CaseRecipe {
         });
         push(CaseRecipe {
             model_fails: false,
+            ..self.clone()
+        });
+        push(CaseRecipe {
+            body: BodyMutation::Intact,
             ..self.clone()
         });
         if self.token.family != TokenFamily::Valid {
@@ -280,13 +366,14 @@ impl CasePlan {
             format!("{} ({})", p.family.name(), p.obfuscation.name())
         });
         format!(
-            "endpoint {}, principal {}, token {}, resource {:?}, prompt {}, model output {}",
+            "endpoint {}, principal {}, token {}, resource {:?}, prompt {}, model output {}, body {}",
             world.endpoints[self.endpoint].name,
             world.principals[self.principal].name,
             self.token.family.name(),
             self.resource,
             prompt,
             output,
+            self.recipe.body.name(),
         )
     }
 }

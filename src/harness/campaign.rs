@@ -60,9 +60,10 @@ impl Default for Options {
 }
 
 /// A target that runs inside confab (the embedded reference target): given the filled-in
-/// `[target.env]`, it returns the router to serve on a loopback port.
+/// `[target.env]` and a log to write its lines to, it returns the router to serve on a
+/// loopback port.
 pub type InProcessTarget =
-    Box<dyn FnOnce(&BTreeMap<String, String>) -> Result<axum::Router, String> + Send>;
+    Box<dyn FnOnce(&BTreeMap<String, String>, SharedLog) -> Result<axum::Router, String> + Send>;
 
 /// Why a campaign could not run (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -241,9 +242,12 @@ pub async fn run(
 
     let mut process = None;
     let mut in_process_server = None;
+    let mut in_process_log = None;
     let base_url = match in_process {
         Some(build) => {
-            let router = build(&env).map_err(|e| CampaignError::Bind {
+            let log = SharedLog::default();
+            in_process_log = Some(log.clone());
+            let router = build(&env, log).map_err(|e| CampaignError::Bind {
                 what: "in-process target",
                 source: std::io::Error::other(e),
             })?;
@@ -273,7 +277,7 @@ pub async fn run(
         }
     };
 
-    let log = process.as_ref().map(|p| p.log.clone());
+    let log = process.as_ref().map(|p| p.log.clone()).or(in_process_log);
     for m in &mut mint {
         m.attacker_base = format!("{}/jwks", sink.attacker_url());
     }
@@ -521,6 +525,8 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
         owned: &principal.owns,
         resource: &plan.resource,
         model_fails: recipe.model_fails,
+        body_mutated: recipe.body != crate::generators::case::BodyMutation::Intact
+            && endpoint.body.is_some(),
     };
     let run_facts = RunFacts {
         llm_api_key: &run.llm_key,
@@ -593,12 +599,19 @@ async fn send(run: &Run, plan: &CasePlan) -> (Observation, String) {
         }
     }
     if let Some(b) = &body {
-        let text = b.to_string();
-        curl.push_str(&format!(
-            " -H 'Content-Type: application/json' --data-raw '{}'",
-            text.replace('\'', "'\\''")
-        ));
-        req = req.json(b);
+        match plan.recipe.body.apply(b) {
+            Some(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                curl.push_str(&format!(
+                    " -H 'Content-Type: application/json' --data-raw '{}'",
+                    text.replace('\'', "'\\''")
+                ));
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(bytes);
+            }
+            None => curl.push_str(" -H 'Content-Type: application/json'"),
+        }
     }
     run.requests.fetch_add(1, Ordering::Relaxed);
     let start = Instant::now();

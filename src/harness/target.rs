@@ -46,6 +46,40 @@ impl LogBuffer {
 
 pub type SharedLog = Arc<Mutex<LogBuffer>>;
 
+/// Writes into a [`SharedLog`] line by line: how an in-process target's logs reach the
+/// oracle exactly as a process's stdout would.
+pub struct LogWriter {
+    log: SharedLog,
+    partial: Vec<u8>,
+}
+
+impl LogWriter {
+    pub fn new(log: SharedLog) -> LogWriter {
+        LogWriter {
+            log,
+            partial: Vec::new(),
+        }
+    }
+}
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.partial.extend_from_slice(buf);
+        while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=i).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            if let Ok(mut l) = self.log.lock() {
+                l.push(text);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Why the target could not be started or did not become ready.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {

@@ -155,6 +155,11 @@ impl LogSink {
         LogSink(Arc::new(Mutex::new(Box::new(std::io::stderr()))))
     }
 
+    /// A sink that writes lines to any writer (the harness's log capture, for one).
+    pub fn to_writer(w: impl Write + Send + 'static) -> LogSink {
+        LogSink(Arc::new(Mutex::new(Box::new(w))))
+    }
+
     /// A sink that keeps lines in memory, and the handle to read them.
     pub fn memory() -> (LogSink, LogBuffer) {
         let buf = LogBuffer::default();
