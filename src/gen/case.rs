@@ -138,7 +138,7 @@ pub fn case_recipe() -> impl Strategy<Value = CaseRecipe> {
         token,
         resource,
         proptest::option::weighted(0.7, PromptRecipe::strategy()),
-        proptest::option::weighted(0.9, OutputRecipe::strategy()),
+        proptest::option::weighted(0.9, output_recipe()),
         proptest::bool::weighted(0.03),
         body,
     )
@@ -156,6 +156,26 @@ pub fn case_recipe() -> impl Strategy<Value = CaseRecipe> {
                 }
             },
         )
+}
+
+/// Model outputs, with echoes in the answer text drawn more often than the uniform catalogue
+/// would: that is where a target that passes the model's words through leaks what the model
+/// was sent, and half of them verbatim (a system prompt leaks as long verbatim spans,
+/// DESIGN.md §4; the encoded forms are the subtler half).
+fn output_recipe() -> impl Strategy<Value = OutputRecipe> {
+    prop_oneof![
+        7 => OutputRecipe::strategy(),
+        3 => OutputRecipe::strategy().prop_map(|mut r| {
+            r.family = OutputFamily::Echo;
+            r.channel = Channel::Text;
+            // Variants divisible by 3 put the echo in the text itself, not in a URL.
+            r.variant = r.variant.wrapping_mul(3);
+            if r.seed % 2 == 0 {
+                r.encoding = EchoEncoding::Raw;
+            }
+            r
+        }),
+    ]
 }
 
 /// The recipe of case `index` of a campaign with `seed`: a function of the two alone.
