@@ -27,7 +27,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use confab::guard::Secret;
 use confab::guard::scrub::{ScrubConfig, Scrubber, ScrubberBuilder, SecretKind, scrub_stream};
-use criterion::{Criterion, Throughput, criterion_group};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use std::hint::black_box;
 use std::io::{self, Write};
 use std::time::Duration;
@@ -150,7 +150,9 @@ fn bench_corpus(c: &mut Criterion, name: &str, text: &[u8]) {
 
     let mut g = c.benchmark_group(format!("scrubber/{name}"));
     g.throughput(Throughput::Bytes(text.len() as u64));
+    // 20 MB per iteration: flat sampling keeps a run to ~10 iterations per bench.
     g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
     g.warm_up_time(Duration::from_secs(1));
     for (label, s) in [
         ("confab_full_rules_secrets_0", &full0),
