@@ -5,7 +5,9 @@
 //! * `confab_decide`: `Guard::decide` (bearer header, structure, JOSE header policy, signature,
 //!   iss/aud/exp/nbf/sub, scope), configured from the example spec of that algorithm;
 //! * `floor_*`: the bare signature check with a pre-built aws-lc-rs key over the same signing
-//!   input (HMAC-SHA256 for HS256, the public-key verify otherwise): what no guard can beat;
+//!   input (HMAC-SHA256 for HS256, a `ParsedPublicKey` verify otherwise): what no guard can
+//!   beat; for public keys also `aws_lc_verify_key_parsed_per_call`, the same check through
+//!   `UnparsedPublicKey`, which parses the key on every call as `jsonwebtoken` does;
 //! * `jsonwebtoken_decode`: plain `jsonwebtoken::decode` with the equivalent `Validation`
 //!   (pinned algorithm, iss, aud, exp, nbf, leeway, required claims) plus the same scope check;
 //! * `reject_*` (HS256 only): refusals, which should cost no more than an acceptance.
@@ -69,14 +71,27 @@ struct Case {
 
 enum Floor {
     Hmac(Box<aws_lc_rs::hmac::Key>),
-    Public(aws_lc_rs::signature::UnparsedPublicKey<Vec<u8>>),
+    /// The key parsed once (`ParsedPublicKey`): the true floor. The second key is the same
+    /// key unparsed, which aws-lc-rs parses again on every call, as `jsonwebtoken` does.
+    Public(
+        aws_lc_rs::signature::ParsedPublicKey,
+        aws_lc_rs::signature::UnparsedPublicKey<Vec<u8>>,
+    ),
 }
 
 impl Floor {
     fn verify(&self, input: &[u8], sig: &[u8]) -> bool {
         match self {
             Floor::Hmac(k) => aws_lc_rs::hmac::verify(k, input, sig).is_ok(),
-            Floor::Public(k) => k.verify(input, sig).is_ok(),
+            Floor::Public(k, _) => k.verify_sig(input, sig).is_ok(),
+        }
+    }
+
+    /// The same check with the key parsed on each call; `None` for HMAC.
+    fn verify_unparsed(&self, input: &[u8], sig: &[u8]) -> Option<bool> {
+        match self {
+            Floor::Hmac(_) => None,
+            Floor::Public(_, k) => Some(k.verify(input, sig).is_ok()),
         }
     }
 }
@@ -182,10 +197,13 @@ fn case(name: &'static str, spec_rel: &str, now: u64) -> Case {
                 ),
                 other => panic!("no floor for {other:?}"),
             };
+            let parsed = aws_lc_rs::signature::ParsedPublicKey::new(verify_alg, &raw)
+                .expect("public key parses");
             (
-                Floor::Public(aws_lc_rs::signature::UnparsedPublicKey::new(
-                    verify_alg, raw,
-                )),
+                Floor::Public(
+                    parsed,
+                    aws_lc_rs::signature::UnparsedPublicKey::new(verify_alg, raw),
+                ),
                 decoding.expect("public key PEM"),
             )
         }
@@ -288,6 +306,11 @@ fn bench_algorithms(c: &mut Criterion) {
         g.bench_function(floor_name, |b| {
             b.iter(|| k.floor.verify(black_box(input), black_box(&sig)))
         });
+        if k.floor.verify_unparsed(input, &sig).is_some() {
+            g.bench_function("aws_lc_verify_key_parsed_per_call", |b| {
+                b.iter(|| k.floor.verify_unparsed(black_box(input), black_box(&sig)))
+            });
+        }
         g.bench_function("jsonwebtoken_decode", |b| {
             b.iter(|| baseline_decide(k, black_box(&k.header)))
         });
