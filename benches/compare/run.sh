@@ -10,6 +10,7 @@
 #   MEASUREMENT_TIME=5   criterion --measurement-time (seconds); WARM_UP_TIME=2
 #   SKIP_CRITERION=1     reuse the criterion results already in the target dir
 #   QUICK=1              small sizes and short criterion times: checks the script, not numbers
+#   REPORT_ONLY=1        re-render BENCHMARKS.md from the last run's figures (.last-run/)
 #
 # Everything stays on this machine: the only downloads are PyPI packages into
 # benches/compare/.venv (git-ignored). Temporary files go to a mktemp folder removed on exit.
@@ -50,6 +51,20 @@ cleanup() { rm -rf "$TMP"; }
 trap cleanup EXIT
 
 log() { printf '\n== %s\n' "$*" >&2; }
+
+LAST="$HERE/.last-run"
+render() {
+    log "writing BENCHMARKS.md"
+    "$HERE/.venv/bin/python" "$HERE/report.py" --meta "$LAST/meta.env" \
+        --results "$LAST/results.jsonl" --criterion "$(cat "$LAST/target-dir")/criterion" \
+        --notes "$LAST/criterion-notes.txt" --out "$ROOT/BENCHMARKS.md"
+    echo "BENCHMARKS.md written." >&2
+}
+if [[ "${REPORT_ONLY:-0}" == 1 ]]; then
+    [[ -f "$LAST/meta.env" ]] || { echo "no earlier run in $LAST" >&2; exit 2; }
+    render
+    exit 0
+fi
 
 RESULTS="$TMP/results.jsonl"
 META="$TMP/meta.env"
@@ -110,7 +125,7 @@ if [[ "${SKIP_CRITERION:-0}" != 1 ]]; then
             exit 1
         fi
         # The corpus and token sizes each bench prints, for the report.
-        grep -E '^(guard_token|scrubber)/[a-z0-9_]+: ' "$TMP/criterion-$bench.log" >>"$TMP/criterion-notes.txt" || true
+        grep -E '^(guard_token|scrubber)/[A-Za-z0-9_]+: ' "$TMP/criterion-$bench.log" >>"$TMP/criterion-notes.txt" || true
     done
 fi
 
@@ -222,8 +237,11 @@ read -r rss_kb wall_s < <(tail -n 1 "$TMP/stream.time")
 } >>"$META"
 
 # --- Report -------------------------------------------------------------------------------
-log "writing BENCHMARKS.md"
-"$PY" "$HERE/report.py" --meta "$META" --results "$RESULTS" \
-    --criterion "$TARGET_DIR/criterion" --notes "$TMP/criterion-notes.txt" \
-    --out "$ROOT/BENCHMARKS.md"
-echo "BENCHMARKS.md written." >&2
+# The collected figures are kept (git-ignored) so the report can be re-rendered alone with
+# REPORT_ONLY=1 after a change to report.py.
+mkdir -p "$LAST"
+cp "$META" "$LAST/meta.env"
+cp "$RESULTS" "$LAST/results.jsonl"
+cp "$TMP/criterion-notes.txt" "$LAST/criterion-notes.txt"
+echo "$TARGET_DIR" >"$LAST/target-dir"
+render
