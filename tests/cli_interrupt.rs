@@ -28,12 +28,23 @@ fn processes_with(marker: &str) -> Vec<String> {
 #[cfg(target_os = "linux")]
 #[test]
 fn ctrl_c_stops_the_target_and_exits_2() {
-    let marker = format!("CONFAB_TEST_MARKER={}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
+    let marker = format!(
+        "CONFAB_TEST_MARKER={}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
     let (name, value) = marker.split_once('=').expect("marker");
     let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
         .args([
-            "scan", "--spec", "examples/reference/vulnerable.toml", "--cases", "1000000",
-            "--concurrency", "2", "--replay-dir", "/nonexistent-never-written",
+            "scan",
+            "--spec",
+            "examples/reference/vulnerable.toml",
+            "--cases",
+            "1000000",
+            "--concurrency",
+            "2",
+            "--replay-dir",
+            "/nonexistent-never-written",
         ])
         .env(name, value)
         .current_dir(common::repo_path("."))
@@ -46,7 +57,10 @@ fn ctrl_c_stops_the_target_and_exits_2() {
     while processes_with(&marker).len() < 2 && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(processes_with(&marker).len() >= 2, "the target never started");
+    assert!(
+        processes_with(&marker).len() >= 2,
+        "the target never started"
+    );
     std::thread::sleep(Duration::from_millis(500));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -58,7 +72,10 @@ fn ctrl_c_stops_the_target_and_exits_2() {
         if let Some(s) = child.try_wait().expect("wait") {
             break s.code();
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "confab did not stop after Ctrl-C");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "confab did not stop after Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let stderr = child.stderr.take().map(|mut e| {
