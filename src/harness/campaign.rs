@@ -350,7 +350,7 @@ async fn campaign(
     let mut tried = 0;
     let mut served = 0;
     let mut first_refusal = None;
-    let mut exchanges = Vec::new();
+    let mut agg = Aggregate::default();
     for &e in &endpoints {
         let required = ScopeSet::parse(&run.spec.endpoints[e].scope);
         for (p, principal) in run.spec.principals.iter().enumerate() {
@@ -377,7 +377,7 @@ async fn campaign(
                         .map_or_else(|| "no response".to_owned(), |s| s.to_string())
                 ));
             }
-            exchanges.push(ex);
+            agg.add(run, ex);
         }
     }
     if tried > 0 && served == 0 {
@@ -434,9 +434,9 @@ async fn campaign(
         while let Some(ex) = stream.next().await {
             let f = found.fetch_add(ex.violations.len() as u64, Ordering::Relaxed)
                 + ex.violations.len() as u64;
-            exchanges.push(ex);
+            agg.add(run_ref, ex);
             if let Some(progress) = &options.progress {
-                progress(exchanges.len() as u64 - tried as u64, total, f);
+                progress(agg.stats.cases - tried as u64, total, f);
             }
         }
         drop(stream);
@@ -448,7 +448,7 @@ async fn campaign(
     }
     run.serial = serial;
 
-    let mut report = group(run, exchanges, options).await?;
+    let mut report = group(run, agg, options).await?;
     report.stats.duration_ms = started.elapsed().as_millis() as u64;
     report.stats.requests = run.requests.load(Ordering::Relaxed);
     report.stats.seed = options.seed;
@@ -664,37 +664,42 @@ async fn send(run: &Run, plan: &CasePlan) -> (Observation, String) {
 
 type GroupKey = (crate::oracle::Invariant, String, String);
 
-/// Groups violations into findings, shrinks each group's example, writes replay files.
-async fn group(
-    run: &Run,
-    exchanges: Vec<Exchange>,
-    options: &Options,
-) -> Result<Report, CampaignError> {
-    let mut stats = Stats {
-        cases: exchanges.len() as u64,
-        ..Stats::default()
-    };
-    let mut groups: HashMap<GroupKey, (u64, Violation, Exchange)> = HashMap::new();
-    for ex in exchanges {
-        stats.model_calls += ex.observation.llm_calls.len() as u64;
-        stats.downstream_requests += ex.observation.sink_requests.len() as u64;
-        let endpoint = run.spec.endpoints[ex.plan.endpoint].name.clone();
-        let mut first_new: Option<Vec<(GroupKey, Violation)>> = None;
+/// Findings as they accumulate: per group a count and one example, the exchange with the
+/// lowest case id (so the example does not depend on which concurrent case finished first).
+/// Exchanges that open no group are dropped at once: memory grows with findings, not cases.
+#[derive(Default)]
+struct Aggregate {
+    stats: Stats,
+    groups: HashMap<GroupKey, (u64, Violation, Exchange)>,
+}
+
+impl Aggregate {
+    fn add(&mut self, run: &Run, ex: Exchange) {
+        self.stats.cases += 1;
+        self.stats.model_calls += ex.observation.llm_calls.len() as u64;
+        self.stats.downstream_requests += ex.observation.sink_requests.len() as u64;
+        let endpoint = &run.spec.endpoints[ex.plan.endpoint].name;
         for v in &ex.violations {
             let key = (v.invariant, endpoint.clone(), v.kind.clone());
-            match groups.get_mut(&key) {
-                Some(g) => g.0 += 1,
-                None => first_new
-                    .get_or_insert_with(Vec::new)
-                    .push((key, v.clone())),
+            match self.groups.get_mut(&key) {
+                Some(g) => {
+                    g.0 += 1;
+                    if ex.plan.id < g.2.plan.id {
+                        g.1 = v.clone();
+                        g.2 = clone_exchange(&ex);
+                    }
+                }
+                None => {
+                    self.groups.insert(key, (1, v.clone(), clone_exchange(&ex)));
+                }
             }
         }
-        // The first exchange of a group is its example; it may open several groups.
-        for (key, v) in first_new.into_iter().flatten() {
-            groups.insert(key, (1, v, clone_exchange(&ex)));
-        }
     }
+}
 
+/// Groups violations into findings, shrinks each group's example, writes replay files.
+async fn group(run: &Run, agg: Aggregate, options: &Options) -> Result<Report, CampaignError> {
+    let Aggregate { stats, mut groups } = agg;
     let mut findings = Vec::new();
     let mut keys: Vec<GroupKey> = groups.keys().cloned().collect();
     keys.sort();
