@@ -355,7 +355,8 @@ fn broken_logs_fail_validation() {
     let (report, ctx) = synthetic();
     let good = sarif::render(&report, &ctx, &Gate::default());
     assert_valid(&good);
-    let breakers: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Breaker = Box<dyn Fn(&mut Value)>;
+    let breakers: Vec<(&str, Breaker)> = vec![
         ("wrong version", Box::new(|d| d["version"] = json!("2.0.0"))),
         (
             "unknown level",

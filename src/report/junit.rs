@@ -193,9 +193,9 @@ pub fn render(report: &Report, ctx: &SpecContext, gate: &Gate) -> String {
                     skipped += 1;
                     let _ = write!(cases, ">\n      <skipped message=\"{}\"/>\n", attr(&why));
                     if !fs.is_empty() {
-                        let _ = write!(
+                        let _ = writeln!(
                             cases,
-                            "      <system-out>{}</system-out>\n",
+                            "      <system-out>{}</system-out>",
                             escape(&body(&fs, inv, gate))
                         );
                     }
