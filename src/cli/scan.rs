@@ -276,24 +276,33 @@ fn load_baselines(paths: &[PathBuf]) -> Result<Option<Baseline>, confab::report:
 /// line per tenth otherwise.
 fn progress() -> (campaign::Progress, Option<indicatif::ProgressBar>) {
     if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(0);
+        // Hidden until the first case is done: nothing to show while the target starts.
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::hidden(),
+        );
         let style = indicatif::ProgressStyle::with_template(
-            "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} cases · {per_sec} · {msg}",
+            "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} cases · {msg}",
         )
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
-        bar.set_message("0 violation(s)");
         let b = bar.clone();
+        let start = Instant::now();
         let cb: campaign::Progress = Arc::new(move |done, total, found| {
             if b.length() != Some(total) {
                 b.set_length(total);
+                b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             }
             b.set_position(done);
-            b.set_message(format!("{found} violation(s)"));
-            if done == total {
-                b.set_message(format!("{found} violation(s); shrinking findings…"));
-            }
+            // One request per case while cases run.
+            let rate = done as f64 / start.elapsed().as_secs_f64().max(0.001);
+            let tail = if done == total {
+                "; shrinking findings…"
+            } else {
+                ""
+            };
+            b.set_message(format!("{rate:.0} requests/s · {found} violation(s){tail}"));
         });
         (cb, Some(bar))
     } else {
@@ -361,6 +370,7 @@ pub fn scan(args: ScanArgs) -> ExitCode {
         return super::fail(&format!("scan: {}", dir.display()), &e);
     }
     let ctx = spec_context(&spec, &args.spec, &args.endpoints);
+    tracing::info!(spec = %args.spec.display(), cases = planned.len(), seed = args.seed, "campaign starts");
     let mut bar = None;
     if !args.quiet {
         let (cb, b) = progress();
@@ -371,7 +381,6 @@ pub fn scan(args: ScanArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return super::fail("scan", &e),
     };
-    tracing::info!(spec = %args.spec.display(), cases = planned.len(), seed = args.seed, "campaign starts");
     let outcome = rt.block_on(campaign::run(spec, options, None));
     if let Some(b) = bar {
         b.finish_and_clear();
