@@ -337,10 +337,7 @@ fn init_from_openapi_fills_the_endpoints() {
     assert_eq!(code(&run), 0, "{}", stderr(&run));
     let parsed = confab::spec::Spec::load(&spec).expect("a valid spec");
     let names: Vec<&str> = parsed.endpoints.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["ask_assistant", "get_document", "health", "share_document"]
-    );
+    assert_eq!(names, ["ask_assistant", "get_document", "share_document"]);
     let ask = &parsed.endpoints[0];
     assert!(ask.llm && ask.takes_prompt() && ask.takes_resource());
     assert_eq!(ask.scope, "docs:read");

@@ -175,13 +175,20 @@ request_timeout_ms = 10000
 "#;
 
 /// The skeleton spec with these endpoints.
-pub fn skeleton(endpoints: &[EndpointDraft], origin: Option<&str>) -> String {
+pub fn skeleton(endpoints: &[EndpointDraft], origin: Option<&str>, public: &[String]) -> String {
     let mut s = String::from(HEADER);
     s.push_str(ENDPOINT_HELP);
     if let Some(o) = origin {
         let _ = writeln!(
             s,
             "# Taken from {o}: check each scope and llm flag, and list the capabilities."
+        );
+    }
+    if !public.is_empty() {
+        let _ = writeln!(
+            s,
+            "# Left out, as they take no credentials (security: []): {}",
+            public.join(", ")
         );
     }
     for e in endpoints {
@@ -203,7 +210,7 @@ pub fn skeleton(endpoints: &[EndpointDraft], origin: Option<&str>) -> String {
         }
         let _ = writeln!(s, "scope = {}", q(&e.scope));
         let _ = writeln!(s, "llm = {}", e.llm);
-        if e.llm || e.method == "GET" {
+        if e.llm || (e.method == "GET" && e.path.contains("{resource}")) {
             let _ = writeln!(
                 s,
                 "capabilities = [\"GET /docs/{{id}}\"]   # CHANGE: its downstream calls"
@@ -432,13 +439,31 @@ fn convert_path(path: &str, params: &[Value], doc: &Value, notes: &mut Vec<Strin
     out
 }
 
-/// The endpoints of an OpenAPI 3 document's `paths`.
-pub fn endpoints_from_openapi(doc: &Value) -> Result<Vec<EndpointDraft>, OpenApiError> {
+/// True when an operation declares that it needs no credentials (`security: []`, or an
+/// empty requirement `{}` that makes them optional): confab tests bearer-protected endpoints.
+fn is_public(doc: &Value, op: &Value) -> bool {
+    op.get("security")
+        .or_else(|| doc.get("security"))
+        .and_then(Value::as_array)
+        .is_some_and(|reqs| {
+            reqs.is_empty()
+                || reqs
+                    .iter()
+                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+        })
+}
+
+/// The endpoints of an OpenAPI 3 document's `paths`, and the operations left out because
+/// they need no credentials (`METHOD /path`).
+pub fn endpoints_from_openapi(
+    doc: &Value,
+) -> Result<(Vec<EndpointDraft>, Vec<String>), OpenApiError> {
     let paths = doc
         .get("paths")
         .and_then(Value::as_object)
         .ok_or_else(|| OpenApiError("no `paths` object: is this an OpenAPI 3 document?".into()))?;
     let mut out: Vec<EndpointDraft> = Vec::new();
+    let mut public = Vec::new();
     for (path, item) in paths {
         let item = resolve(doc, item);
         let shared: Vec<Value> = item
@@ -448,6 +473,10 @@ pub fn endpoints_from_openapi(doc: &Value) -> Result<Vec<EndpointDraft>, OpenApi
             .unwrap_or_default();
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
+            if is_public(doc, op) {
+                public.push(format!("{} {path}", method.to_uppercase()));
+                continue;
+            }
             let mut params = shared.clone();
             params.extend(
                 op.get("parameters")
@@ -501,27 +530,27 @@ pub fn endpoints_from_openapi(doc: &Value) -> Result<Vec<EndpointDraft>, OpenApi
     }
     if out.is_empty() {
         return Err(OpenApiError(
-            "no GET/POST/PUT/PATCH/DELETE operation under `paths`".into(),
+            "no GET/POST/PUT/PATCH/DELETE operation that takes credentials under `paths`".into(),
         ));
     }
-    Ok(out)
+    Ok((out, public))
 }
 
 pub fn init(args: InitArgs) -> ExitCode {
-    let (endpoints, origin) = match &args.openapi {
-        None => (default_endpoints(), None),
+    let (endpoints, origin, public) = match &args.openapi {
+        None => (default_endpoints(), None, Vec::new()),
         Some(path) => {
             let doc = std::fs::read_to_string(path)
                 .map_err(|e| OpenApiError(format!("cannot read: {e}")))
                 .and_then(|t| parse_openapi(&t))
                 .and_then(|d| endpoints_from_openapi(&d));
             match doc {
-                Ok(e) => (e, Some(path.display().to_string())),
+                Ok((e, public)) => (e, Some(path.display().to_string()), public),
                 Err(e) => return super::fail(&format!("init: {}", path.display()), &e),
             }
         }
     };
-    let text = skeleton(&endpoints, origin.as_deref());
+    let text = skeleton(&endpoints, origin.as_deref(), &public);
     // A skeleton that does not parse would be confab's bug; say so rather than write it.
     if let Err(e) = Spec::parse(
         &text,
@@ -748,7 +777,7 @@ mod tests {
 
     #[test]
     fn the_skeleton_is_a_spec_without_problems() {
-        let text = skeleton(&default_endpoints(), None);
+        let text = skeleton(&default_endpoints(), None, &[]);
         let spec = Spec::parse(&text, "confab.toml", Path::new(".")).expect("parses");
         let problems: Vec<String> = check(&spec).iter().map(|p| p.detail.to_string()).collect();
         assert!(problems.is_empty(), "{problems:?}");
@@ -802,7 +831,9 @@ mod tests {
     fn openapi_paths_become_endpoints() {
         let doc =
             parse_openapi(include_str!("../../tests/data/openapi/docs-api.json")).expect("json");
-        let eps = endpoints_from_openapi(&doc).expect("endpoints");
+        let (eps, public) = endpoints_from_openapi(&doc).expect("endpoints");
+        assert_eq!(public, ["GET /healthz"]);
+        assert_eq!(eps.len(), 3);
         let by = |n: &str| {
             eps.iter()
                 .find(|e| e.name == n)
@@ -828,7 +859,10 @@ mod tests {
         assert_eq!(share.path, "/orgs/{resource}/docs/acme");
         assert_eq!(share.scope, "docs:write");
         assert!(!share.llm);
-        let text = skeleton(&eps, Some("docs-api.json"));
+        let text = skeleton(&eps, Some("docs-api.json"), &public);
+        assert!(
+            text.contains("# Left out, as they take no credentials (security: []): GET /healthz")
+        );
         let spec = Spec::parse(&text, "c.toml", Path::new(".")).expect("parses");
         assert_eq!(spec.endpoints.len(), eps.len());
         assert!(check(&spec).iter().all(|p| !p.error));
@@ -838,7 +872,7 @@ mod tests {
     fn yaml_openapi_is_read_too() {
         let yaml = "openapi: 3.0.3\npaths:\n  /chat:\n    post:\n      summary: Chat with the assistant\n      requestBody:\n        content:\n          application/json:\n            schema:\n              type: object\n              properties:\n                message: {type: string}\n";
         let doc = parse_openapi(yaml).expect("yaml");
-        let eps = endpoints_from_openapi(&doc).expect("endpoints");
+        let (eps, _) = endpoints_from_openapi(&doc).expect("endpoints");
         assert_eq!(eps.len(), 1);
         assert!(eps[0].llm);
         assert_eq!(eps[0].name, "post_chat");

@@ -197,6 +197,9 @@ fn result(f: &Finding, ctx: &SpecContext, gate: &Gate) -> Value {
         f.cases,
         f.observed
     );
+    if !text.ends_with(['.', '!', '?']) {
+        text.push('.');
+    }
     if let Some(cmd) = &replay_command {
         text.push_str(&format!(" Reproduce: {cmd}"));
     }
