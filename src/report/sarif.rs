@@ -226,7 +226,15 @@ fn result(f: &Finding, ctx: &SpecContext, gate: &Gate) -> Value {
                 "replayCommand": replay_command,
                 "note": TEST_CREDENTIALS_NOTE,
             },
-            "example": f.example,
+            // The raw response excerpt and model output stay in the JSON report and the replay
+            // file: SARIF is uploaded to code-scanning services, and an API that echoes a
+            // literal secret of its spec would echo it there.
+            "example": {
+                "case": f.example.case,
+                "request": f.example.request,
+                "downstream": f.example.downstream,
+                "responseStatus": f.example.response_status,
+            },
         },
     });
     if gate.baseline.is_some() {
