@@ -243,6 +243,8 @@ fn sarif_of_a_real_campaign_validates_against_the_official_schema() {
             r["properties"]["reproduce"]["curl"],
             f.reproduce.curl.as_str()
         );
+        assert_eq!(r["properties"]["example"]["case"], f.example.case.as_str());
+        assert!(r["properties"]["example"].get("response_excerpt").is_none());
         assert!(
             r["properties"]["reproduce"]["note"]
                 .as_str()
