@@ -534,6 +534,7 @@ pub fn scrubber(data: &[u8]) {
         credentials: false,
         pii: false,
         high_entropy: false,
+        quick_build: true,
         ..ScrubConfig::default()
     });
     // Secrets the builder refuses (too short, marker-like) are simply not this input's case.

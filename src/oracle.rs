@@ -526,6 +526,7 @@ fn secret_finder(
         credentials: false,
         pii: false,
         high_entropy: false,
+        quick_build: true,
         ..ScrubConfig::default()
     });
     if let Some(t) = case.token {

@@ -156,4 +156,8 @@ async fn naive_target_breaks_the_invariants_it_should() {
         assert!(seen.contains(&want), "{want} not found; saw {seen:?}");
     }
     assert!(report.stats.cases >= 120);
+    // It forwards neither the token nor the nonce downstream: confab must notice and run one
+    // case at a time, or its downstream calls would be lost.
+    assert!(report.stats.one_at_a_time);
+    assert!(report.stats.downstream_requests > 0);
 }

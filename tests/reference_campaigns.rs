@@ -69,6 +69,8 @@ async fn hardened_reference_target_gives_no_finding() {
         report.render_text(true)
     );
     assert!(report.stats.cases >= 400);
+    // It forwards the caller's token downstream: cases can run concurrently.
+    assert!(!report.stats.one_at_a_time);
 }
 
 #[test]
@@ -154,4 +156,29 @@ fn scanning_the_spec_runs_the_target_as_a_process_and_stops_it() {
         "{}",
         String::from_utf8_lossy(&fixed.stdout)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_refuses_every_valid_request_stops_the_run() {
+    // confab mints with the wrong issuer: the hardened target refuses all of its tokens.
+    let text = HARDENED.replacen(
+        "issuer = \"https://issuer.test\"",
+        "issuer = \"https://some-other-issuer.test\"",
+        1,
+    );
+    let spec = Spec::parse(&text, "wrong-issuer.toml", Path::new(".")).expect("spec");
+    let options = Options {
+        cases: 50,
+        ..Options::default()
+    };
+    let result = campaign::run(spec, options, Some(target(Flaws::none()))).await;
+    let err = match result {
+        Ok(report) => panic!(
+            "expected the run to stop; got {} findings",
+            report.findings.len()
+        ),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("refused every valid request"), "{err}");
+    assert!(err.contains("401"), "names what the target answered: {err}");
 }

@@ -121,6 +121,7 @@ fn synthetic() -> (Report, SpecContext) {
             downstream_requests: 20,
             duration_ms: 1234,
             seed: 7,
+            one_at_a_time: false,
         },
     };
     let ctx = SpecContext {

@@ -17,16 +17,19 @@ pub fn extract_token<'a>(values: &[&'a [u8]], max_len: usize) -> Result<&'a str,
     if value.is_empty() {
         return Err(Rejection::MalformedHeader);
     }
-    if value.iter().any(|&b| is_ctl(b)) {
-        return Err(Rejection::MalformedHeader);
-    }
+    // The common case, `Bearer <token>`, is checked in one pass over the credential; anything
+    // else takes the slower path that tells the reasons apart.
     let scheme_end = value
         .iter()
         .position(|&b| b == b' ' || b == b'\t')
         .unwrap_or(value.len());
     let (scheme, rest) = value.split_at(scheme_end);
     if !scheme.eq_ignore_ascii_case(b"Bearer") {
-        return Err(Rejection::UnsupportedScheme);
+        return Err(if value.iter().any(|&b| is_ctl(b)) {
+            Rejection::MalformedHeader
+        } else {
+            Rejection::UnsupportedScheme
+        });
     }
     // 1*SP: at least one space, and only spaces (a tab is not SP).
     let credential_start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
@@ -64,13 +67,25 @@ fn is_ctl(b: u8) -> bool {
     (b < 0x20 && b != b'\t') || b == 0x7f
 }
 
-/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+/// Bytes allowed in a b64token body: ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/".
+const B64TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    t
+};
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`, in one pass.
 pub fn is_b64token(s: &[u8]) -> bool {
-    let body_end = s.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
-    body_end > 0
-        && s[..body_end].iter().all(|&b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+    let mut i = 0;
+    while i < s.len() && B64TOKEN[s[i] as usize] {
+        i += 1;
+    }
+    i > 0 && s[i..].iter().all(|&b| b == b'=')
 }
 
 #[cfg(test)]

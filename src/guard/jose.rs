@@ -108,15 +108,33 @@ where
     A: MapAccess<'de>,
     F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
 {
-    let mut names: Vec<Cow<'de, str>> = Vec::with_capacity(12);
+    // Names seen so far: on the stack for the usual dozen members; past that, all of them in
+    // a vector checked by sorting, so thousands of members cost n log n, not n².
+    const INLINE: usize = 16;
+    let mut inline: [Option<Cow<'de, str>>; INLINE] = [const { None }; INLINE];
+    let mut overflow: Vec<Cow<'de, str>> = Vec::new();
+    let mut count = 0;
+    let mut duplicate = false;
     while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
         if !pick(&name, &mut map)? {
             map.next_value::<IgnoredAny>()?;
         }
-        names.push(name);
+        if count < INLINE {
+            duplicate |= inline[..count].iter().flatten().any(|n| *n == name);
+            inline[count] = Some(name);
+        } else {
+            if overflow.is_empty() {
+                overflow.extend(inline.iter_mut().filter_map(Option::take));
+            }
+            overflow.push(name);
+        }
+        count += 1;
     }
-    names.sort_unstable();
-    Ok(names.windows(2).any(|w| w[0] == w[1]))
+    if !overflow.is_empty() && !duplicate {
+        overflow.sort_unstable();
+        duplicate = overflow.windows(2).any(|w| w[0] == w[1]);
+    }
+    Ok(duplicate)
 }
 
 /// The JOSE header members the guard looks at.

@@ -45,12 +45,12 @@ impl PinnedKey {
 pub struct Authenticated {
     pub sub: String,
     pub scopes: ScopeSet,
-    pub issuer: Option<String>,
-    pub audience: Vec<String>,
+    /// `exp`, seconds since the epoch.
     pub expires_at: f64,
+    /// The `kid` of the key that verified the token (map entries only).
     pub kid: Option<String>,
+    /// `jti`, when present: what a service keys replay detection on.
     pub jti: Option<String>,
-    pub client_id: Option<String>,
 }
 
 /// The reference guard. Build it once from the spec's `[auth]` section (or in code), then
@@ -182,15 +182,27 @@ impl Guard {
         if h64.is_empty() || p64.is_empty() {
             return Err(Rejection::MalformedToken);
         }
-        let header_json = b64(h64)?;
-        let payload_json = b64(p64)?;
+        // Decoding into stack buffers: a token is at most `max_token_bytes` long, and the
+        // common one is a few hundred bytes, so no heap is needed on the hot path.
+        let (mut header_small, header_big);
+        let header_json: &[u8] = if h64.len() <= 1024 * 4 / 3 {
+            header_small = [0u8; 1024];
+            b64_into(h64, &mut header_small)?
+        } else {
+            header_big = b64(h64)?;
+            &header_big
+        };
+        let (mut payload_small, payload_big);
+        let payload_json: &[u8] = if p64.len() <= 2048 * 4 / 3 {
+            payload_small = [0u8; 2048];
+            b64_into(p64, &mut payload_small)?
+        } else {
+            payload_big = b64(p64)?;
+            &payload_big
+        };
         let mut sig_buf = [0u8; 1024];
-        let sig_len = URL_SAFE_NO_PAD
-            .decode_slice(s64, &mut sig_buf)
-            .map_err(|_| Rejection::MalformedToken)?;
-        let signature = &sig_buf[..sig_len];
-
-        let header: Header = jose::parse(&header_json).ok_or(Rejection::MalformedToken)?;
+        let signature = b64_into(s64, &mut sig_buf)?;
+        let header: Header = jose::parse(header_json).ok_or(Rejection::MalformedToken)?;
         if header.duplicate {
             return Err(Rejection::DuplicateMember);
         }
@@ -233,7 +245,7 @@ impl Guard {
         }
 
         // The issuer signed these bytes; now check what it said.
-        let claims: Claims = jose::parse(&payload_json).ok_or(Rejection::MalformedToken)?;
+        let claims: Claims = jose::parse(payload_json).ok_or(Rejection::MalformedToken)?;
         if claims.duplicate {
             return Err(Rejection::DuplicateMember);
         }
@@ -264,13 +276,15 @@ impl Guard {
         let iss = opt_str(&c.iss)?;
         let sub = opt_str(&c.sub)?;
         let jti = opt_str(&c.jti)?;
-        let client_id = opt_str(&c.client_id)?;
-        let aud: Vec<&str> = match &c.aud {
-            None => Vec::new(),
-            Some(Raw::Str(s)) => vec![s.as_ref()],
-            Some(Raw::Strs(v)) => v.iter().map(|s| s.as_ref()).collect(),
-            Some(_) => return Err(Rejection::ClaimType),
+        opt_str(&c.client_id)?;
+        let has_audience = |want: &str| match &c.aud {
+            Some(Raw::Str(s)) => s == want,
+            Some(Raw::Strs(v)) => v.iter().any(|s| s == want),
+            _ => false,
         };
+        if matches!(&c.aud, Some(Raw::Num(_) | Raw::Other)) {
+            return Err(Rejection::ClaimType);
+        }
         let mut scopes = match &c.scope {
             None => ScopeSet::new(),
             Some(Raw::Str(s)) => ScopeSet::parse(s),
@@ -299,7 +313,7 @@ impl Guard {
             return Err(Rejection::IssuerMismatch);
         }
         if let Some(want) = &self.audience
-            && !aud.contains(&want.as_str())
+            && !has_audience(want)
         {
             return Err(Rejection::AudienceMismatch);
         }
@@ -310,14 +324,22 @@ impl Guard {
         Ok(Authenticated {
             sub,
             scopes,
-            issuer: iss.map(str::to_owned),
-            audience: aud.into_iter().map(str::to_owned).collect(),
             expires_at: exp,
             kid: key.kid.clone(),
             jti: jti.map(str::to_owned),
-            client_id: client_id.map(str::to_owned),
         })
     }
+}
+
+/// Decodes into `buf` (the caller checked it is large enough).
+fn b64_into<'b>(segment: &str, buf: &'b mut [u8]) -> Result<&'b [u8], Rejection> {
+    if segment.len() > buf.len() * 4 / 3 {
+        return Err(Rejection::MalformedToken);
+    }
+    let n = URL_SAFE_NO_PAD
+        .decode_slice(segment, buf)
+        .map_err(|_| Rejection::MalformedToken)?;
+    Ok(&buf[..n])
 }
 
 fn b64(segment: &str) -> Result<Vec<u8>, Rejection> {
@@ -345,14 +367,13 @@ fn opt_str<'a>(v: &'a Option<Raw<'_>>) -> Result<Option<&'a str>, Rejection> {
 
 /// RFC 9068 §4: `typ` is compared as a media type: case-insensitive, `application/` optional.
 fn typ_matches(got: &str, required: &str) -> bool {
-    let strip = |s: &str| -> String {
-        let lower = s.to_ascii_lowercase();
-        lower
-            .strip_prefix("application/")
-            .map(str::to_owned)
-            .unwrap_or(lower)
-    };
-    strip(got) == strip(required)
+    fn strip(s: &str) -> &str {
+        match s.get(..12) {
+            Some(p) if p.eq_ignore_ascii_case("application/") => &s[12..],
+            _ => s,
+        }
+    }
+    strip(got).eq_ignore_ascii_case(strip(required))
 }
 
 fn hmac_algorithm(alg: Algorithm) -> aws_lc_rs::hmac::Algorithm {

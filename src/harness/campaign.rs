@@ -386,10 +386,6 @@ async fn campaign(
             first: first_refusal.unwrap_or_default(),
         });
     }
-    if !run.llm.take_unattributed().is_empty() || !run.sink.take_unattributed().is_empty() {
-        run.serial = true;
-    }
-
     let planned: Vec<(u64, CaseRecipe)> = if options.explicit.is_empty() {
         indices(options)
             .into_iter()
@@ -403,35 +399,60 @@ async fn campaign(
         options.explicit.clone()
     };
     let total = planned.len() as u64;
-    let concurrency = if run.serial {
-        1
-    } else {
-        options.concurrency.max(1)
-    };
-    let done = AtomicU64::new(0);
     let found = AtomicU64::new(0);
-    let run_ref: &Run = run;
-    let mut stream = futures_util::stream::iter(
-        planned
-            .into_iter()
-            .map(|(i, recipe)| async move { run_case(run_ref, &recipe, i).await }),
-    )
-    .buffer_unordered(concurrency);
-    while let Some(ex) = stream.next().await {
-        let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-        let f = found.fetch_add(ex.violations.len() as u64, Ordering::Relaxed)
-            + ex.violations.len() as u64;
-        if let Some(progress) = &options.progress {
-            progress(d, total, f);
+    // The first cases run one at a time: if the target's calls can then only be tied to a
+    // case because it was the only one running (no token, no nonce in them), the whole run
+    // stays one at a time; otherwise it runs concurrently, in batches, and falls back the
+    // moment a call cannot be attributed.
+    const WARM_UP: usize = 24;
+    let mut serial = run.serial;
+    let mut next = 0;
+    while next < planned.len() {
+        let guessed_before = run.llm.guessed_attributions() + run.sink.guessed_attributions();
+        let lost_before =
+            !run.llm.take_unattributed().is_empty() | !run.sink.take_unattributed().is_empty();
+        serial |= lost_before;
+        let concurrency = if serial || next < WARM_UP {
+            1
+        } else {
+            options.concurrency.max(1)
+        };
+        let batch_len = if concurrency == 1 && next < WARM_UP {
+            WARM_UP.min(planned.len() - next)
+        } else {
+            (concurrency * 8).min(planned.len() - next)
+        };
+        let batch = planned[next..next + batch_len].to_vec();
+        next += batch_len;
+        let run_ref: &Run = run;
+        let mut stream = futures_util::stream::iter(
+            batch
+                .into_iter()
+                .map(|(i, recipe)| async move { run_case(run_ref, &recipe, i).await }),
+        )
+        .buffer_unordered(concurrency);
+        while let Some(ex) = stream.next().await {
+            let f = found.fetch_add(ex.violations.len() as u64, Ordering::Relaxed)
+                + ex.violations.len() as u64;
+            exchanges.push(ex);
+            if let Some(progress) = &options.progress {
+                progress(exchanges.len() as u64 - tried as u64, total, f);
+            }
         }
-        exchanges.push(ex);
+        drop(stream);
+        if concurrency == 1
+            && run.llm.guessed_attributions() + run.sink.guessed_attributions() > guessed_before
+        {
+            serial = true;
+        }
     }
-    drop(stream);
+    run.serial = serial;
 
     let mut report = group(run, exchanges, options).await?;
     report.stats.duration_ms = started.elapsed().as_millis() as u64;
     report.stats.requests = run.requests.load(Ordering::Relaxed);
     report.stats.seed = options.seed;
+    report.stats.one_at_a_time = run.serial;
     report.sort();
     Ok(report)
 }

@@ -49,6 +49,8 @@ struct Shared {
     call_cap: u32,
     cases: Mutex<HashMap<String, Slot>>,
     unattributed: Mutex<Vec<LlmCall>>,
+    /// Calls attributed only because one case was armed.
+    guessed: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -72,6 +74,7 @@ impl FakeLlm {
             call_cap,
             cases: Mutex::new(HashMap::new()),
             unattributed: Mutex::new(Vec::new()),
+            guessed: Default::default(),
         });
         let router = Router::new().fallback(handle).with_state(shared.clone());
         let server = super::Server::start(router).await?;
@@ -112,6 +115,14 @@ impl FakeLlm {
     }
 
     /// Calls no case could be attributed to.
+    /// How many requests so far could only be attributed because one case was armed: the
+    /// target hides what ties its calls to a case, so cases must run one at a time.
+    pub fn guessed_attributions(&self) -> u64 {
+        self.shared
+            .guessed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn take_unattributed(&self) -> Vec<LlmCall> {
         std::mem::take(&mut *lock(&self.shared.unattributed))
     }
@@ -149,9 +160,16 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         // A target that hides the nonce is run one case at a time; then the only armed case
         // is the one.
         .or_else(|| {
-            (cases.len() == 1)
+            // Only one case armed: it must be this one, but the target hid the nonce.
+            let only = (cases.len() == 1)
                 .then(|| cases.keys().next().cloned())
-                .flatten()
+                .flatten();
+            if only.is_some() {
+                shared
+                    .guessed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            only
         });
     let slot = nonce.as_ref().and_then(|n| cases.get_mut(n));
 

@@ -46,6 +46,8 @@ struct Shared {
     resources: HashMap<String, Resource>,
     cases: Mutex<HashMap<u64, (SinkCase, Vec<SinkRequest>)>>,
     unattributed: Mutex<Vec<SinkRequest>>,
+    /// Requests attributed only because one case was armed.
+    guessed: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,6 +73,7 @@ impl Sink {
             resources: resources.into_iter().map(|r| (r.id.clone(), r)).collect(),
             cases: Mutex::new(HashMap::new()),
             unattributed: Mutex::new(Vec::new()),
+            guessed: Default::default(),
         });
         let router = Router::new().fallback(handle).with_state(shared.clone());
         let server = super::Server::start(router).await?;
@@ -109,6 +112,14 @@ impl Sink {
             .remove(&case_id)
             .map(|(_, r)| r)
             .unwrap_or_default()
+    }
+
+    /// How many requests so far could only be attributed because one case was armed: the
+    /// target hides what ties its calls to a case, so cases must run one at a time.
+    pub fn guessed_attributions(&self) -> u64 {
+        self.shared
+            .guessed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn take_unattributed(&self) -> Vec<SinkRequest> {
@@ -163,9 +174,17 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         })
         .map(|(id, _)| *id)
         .or_else(|| {
-            (cases.len() == 1)
+            // Only one case armed: it must be this one, but the request carried neither the
+            // case's token nor its nonce.
+            let only = (cases.len() == 1)
                 .then(|| cases.keys().next().copied())
-                .flatten()
+                .flatten();
+            if only.is_some() {
+                shared
+                    .guessed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            only
         });
 
     let (status, response) = match (&resource, parts.method.as_str()) {

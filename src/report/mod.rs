@@ -63,6 +63,10 @@ pub struct Stats {
     pub downstream_requests: u64,
     pub duration_ms: u64,
     pub seed: u64,
+    /// Cases ran one at a time: the target's calls carry neither the caller's token nor the
+    /// prompt's nonce, so concurrent cases could not be told apart.
+    #[serde(default)]
+    pub one_at_a_time: bool,
 }
 
 /// The whole result of a campaign.
@@ -113,6 +117,12 @@ impl Report {
             st.duration_ms as f64 / 1000.0,
             st.seed
         );
+        if st.one_at_a_time {
+            let _ = writeln!(
+                s,
+                "(cases ran one at a time: the target's downstream or model calls carry neither the caller's token nor the prompt)"
+            );
+        }
         let stale = gate.stale(self);
         if self.findings.is_empty() {
             let _ = writeln!(s, "no findings: every invariant held.");

@@ -196,6 +196,10 @@ pub struct ScrubConfig {
     pub pii: bool,
     /// High-entropy base64 runs.
     pub high_entropy: bool,
+    /// Build the literal automaton quickly (a contiguous NFA) rather than for the fastest
+    /// scan (a DFA): right for a scrubber made per request and used on a few kilobytes, as
+    /// the oracle does for every case; a long-lived scrubber keeps the default.
+    pub quick_build: bool,
 }
 
 impl Default for ScrubConfig {
@@ -205,6 +209,7 @@ impl Default for ScrubConfig {
             credentials: true,
             pii: true,
             high_entropy: true,
+            quick_build: false,
         }
     }
 }
@@ -363,8 +368,13 @@ impl ScrubberBuilder {
         let literals = if self.patterns.is_empty() {
             None
         } else {
+            let kind = self
+                .config
+                .quick_build
+                .then_some(aho_corasick::AhoCorasickKind::ContiguousNFA);
             let ac = AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
+                .kind(kind)
                 .build(self.patterns.iter().map(|(p, _, _)| p.expose()))
                 .map_err(|e| ScrubError::Build(e.to_string()))?;
             Some(ac)

@@ -1,0 +1,273 @@
+//! Output scrubber throughput (MB/s) on a ~20 MB generated LLM-style markdown corpus, ASCII
+//! and with ~1% non-ASCII punctuation, next to its floors:
+//!
+//! * `confab_full_rules_secrets_{0,10,1000}`: `Scrubber::scrub` with the full rule set
+//!   (credentials, PII, high entropy) and 0, 10 or 1,000 registered exact secrets;
+//! * `confab_stream_secrets_10`: `scrub_stream` (what `confab scrub` runs) into a sink;
+//! * `detect_once_secrets_10`: one detection pass of all detectors (`is_clean`), without the
+//!   rendering and the re-scan that `scrub` does after a redaction;
+//! * `rules_only` / `entropy_only` / `literals_only_1000`: one detector family alone, to see
+//!   where the time goes;
+//! * `floor_aho_corasick_{10,1000}`: a plain leftmost-longest Aho-Corasick pass over the same
+//!   text with the same literals (each secret and the encodings the scrubber registers for it);
+//! * `floor_memchr`: memchr of one byte that never occurs (memory bandwidth).
+//!
+//! `scrubber/response_8KB` gives the per-response cost for an 8 KB model answer.
+//!
+//! With `CONFAB_CORPUS_OUT=<file or ->` set, the binary writes the corpus instead of
+//! benchmarking (see `benches/compare/run.sh`): `CONFAB_CORPUS_BYTES` (default 20 MB),
+//! `CONFAB_CORPUS_NON_ASCII=1`, and `CONFAB_SECRETS_OUT=<file>` for the ten planted
+//! registered secrets, one per line.
+
+#[path = "compare/corpus.rs"]
+mod corpus;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use confab::guard::Secret;
+use confab::guard::scrub::{ScrubConfig, Scrubber, ScrubberBuilder, SecretKind, scrub_stream};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
+use std::hint::black_box;
+use std::io::{self, Write};
+use std::time::Duration;
+
+const CORPUS_BYTES: usize = 20 * 1024 * 1024;
+
+fn scrubber(secrets: usize, config: ScrubConfig) -> Scrubber {
+    let mut b = ScrubberBuilder::new().config(config);
+    for (i, s) in corpus::registered_secrets(secrets).iter().enumerate() {
+        b.secret(
+            SecretKind::Custom,
+            format!("bench-{i}"),
+            &Secret::from(s.as_str()),
+        )
+        .expect("registers");
+    }
+    b.build().expect("builds")
+}
+
+fn no_rules() -> ScrubConfig {
+    ScrubConfig {
+        credentials: false,
+        pii: false,
+        high_entropy: false,
+        ..ScrubConfig::default()
+    }
+}
+
+/// The literal patterns the scrubber registers per secret (as `literal::encodings` does):
+/// raw, standard and URL-safe base64 cores at three alignments, hex both cases, percent both
+/// cases; deduplicated.
+fn literal_patterns(secrets: &[String]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for s in secrets {
+        let s = s.as_bytes();
+        let mut pats = vec![s.to_vec()];
+        for offset in 0..3 {
+            for url in [false, true] {
+                let mut buf = vec![0u8; offset];
+                buf.extend_from_slice(s);
+                let enc = if url {
+                    URL_SAFE_NO_PAD.encode(&buf)
+                } else {
+                    STANDARD_NO_PAD.encode(&buf)
+                };
+                let first = (8 * offset).div_ceil(6);
+                let last = (8 * (offset + s.len())) / 6;
+                pats.push(enc.as_bytes()[first..last].to_vec());
+            }
+        }
+        for upper in [false, true] {
+            let hex: String = s
+                .iter()
+                .map(|b| {
+                    if upper {
+                        format!("{b:02X}")
+                    } else {
+                        format!("{b:02x}")
+                    }
+                })
+                .collect();
+            pats.push(hex.into_bytes());
+            let pct: String = s
+                .iter()
+                .map(|&b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        char::from(b).to_string()
+                    } else if upper {
+                        format!("%{b:02X}")
+                    } else {
+                        format!("%{b:02x}")
+                    }
+                })
+                .collect();
+            pats.push(pct.into_bytes());
+        }
+        for p in pats {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn floor_ac(secrets: usize) -> AhoCorasick {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(literal_patterns(&corpus::registered_secrets(secrets)))
+        .expect("builds")
+}
+
+fn bench_corpus(c: &mut Criterion, name: &str, text: &[u8]) {
+    let full0 = scrubber(0, ScrubConfig::default());
+    let full10 = scrubber(10, ScrubConfig::default());
+    let full1000 = scrubber(1000, ScrubConfig::default());
+    let findings = full10.find(text).len();
+    eprintln!(
+        "scrubber/{name}: {} bytes, {:.3}% non-ASCII, {findings} findings with 10 secrets",
+        text.len(),
+        100.0 * corpus::non_ascii_fraction(text)
+    );
+    let rules_only = scrubber(
+        0,
+        ScrubConfig {
+            high_entropy: false,
+            ..ScrubConfig::default()
+        },
+    );
+    let entropy_only = scrubber(
+        0,
+        ScrubConfig {
+            high_entropy: true,
+            ..no_rules()
+        },
+    );
+    let literals_only = scrubber(1000, no_rules());
+    let ac10 = floor_ac(10);
+    let ac1000 = floor_ac(1000);
+
+    let mut g = c.benchmark_group(format!("scrubber/{name}"));
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    // 20 MB per iteration: flat sampling keeps a run to ~10 iterations per bench.
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+    g.warm_up_time(Duration::from_secs(1));
+    for (label, s) in [
+        ("confab_full_rules_secrets_0", &full0),
+        ("confab_full_rules_secrets_10", &full10),
+        ("confab_full_rules_secrets_1000", &full1000),
+        ("rules_only", &rules_only),
+        ("entropy_only", &entropy_only),
+        ("literals_only_1000", &literals_only),
+    ] {
+        g.bench_function(label, |b| b.iter(|| black_box(s.scrub(black_box(text)))));
+    }
+    // One detection pass, no rendering and no re-scan: what the full scrub costs on top.
+    g.bench_function("detect_once_secrets_10", |b| {
+        b.iter(|| full10.is_clean(black_box(text)))
+    });
+    g.bench_function("confab_stream_secrets_10", |b| {
+        b.iter(|| {
+            scrub_stream(&full10, black_box(text), io::sink(), |_| Ok(()))
+                .expect("sink never fails")
+        })
+    });
+    for (label, ac) in [
+        ("floor_aho_corasick_10", &ac10),
+        ("floor_aho_corasick_1000", &ac1000),
+    ] {
+        g.bench_function(label, |b| b.iter(|| ac.find_iter(black_box(text)).count()));
+    }
+    g.bench_function("floor_memchr", |b| {
+        b.iter(|| memchr::memchr(0, black_box(text)))
+    });
+    g.finish();
+}
+
+fn bench_scrubber(c: &mut Criterion) {
+    let ascii = corpus::generate(corpus::Options::ascii(CORPUS_BYTES));
+    bench_corpus(c, "ascii_20MB", &ascii);
+    let non_ascii = corpus::generate(corpus::Options::non_ascii(CORPUS_BYTES));
+    bench_corpus(c, "non_ascii_20MB", &non_ascii);
+
+    // Per-response cost: an 8 KB answer, clean and with a planted credential.
+    let full10 = scrubber(10, ScrubConfig::default());
+    let full1000 = scrubber(1000, ScrubConfig::default());
+    let clean = clean_window(&full10, &ascii, 8 * 1024);
+    let mut dirty = clean.clone();
+    let at = dirty.len() / 2;
+    let planted = b" token ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8 here ";
+    dirty[at..at + planted.len()].copy_from_slice(planted);
+    let mut g = c.benchmark_group("scrubber/response_8KB");
+    g.throughput(Throughput::Bytes(clean.len() as u64));
+    for (label, s, text) in [
+        ("clean_secrets_10", &full10, &clean),
+        ("clean_secrets_1000", &full1000, &clean),
+        ("one_finding_secrets_10", &full10, &dirty),
+    ] {
+        g.bench_function(label, |b| b.iter(|| black_box(s.scrub(black_box(text)))));
+    }
+    g.finish();
+}
+
+/// An 8 KB window of the corpus with nothing to redact.
+fn clean_window(s: &Scrubber, text: &[u8], len: usize) -> Vec<u8> {
+    let mut at = 0;
+    while at + len <= text.len() {
+        let w = &text[at..at + len];
+        if s.is_clean(w) {
+            return w.to_vec();
+        }
+        at += len / 2;
+    }
+    panic!("no clean window in the corpus");
+}
+
+criterion_group!(benches, bench_scrubber);
+
+/// Writes the corpus (and the planted registered secrets) when asked to; see the module docs.
+fn dump_corpus() -> Option<io::Result<()>> {
+    let out = std::env::var("CONFAB_CORPUS_OUT").ok()?;
+    let bytes = std::env::var("CONFAB_CORPUS_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CORPUS_BYTES);
+    let opts = if std::env::var("CONFAB_CORPUS_NON_ASCII").is_ok_and(|v| v == "1") {
+        corpus::Options::non_ascii(bytes)
+    } else {
+        corpus::Options::ascii(bytes)
+    };
+    Some((|| {
+        if let Ok(path) = std::env::var("CONFAB_SECRETS_OUT") {
+            std::fs::write(path, corpus::registered_secrets(10).join("\n") + "\n")?;
+        }
+        if out == "-" {
+            corpus::stream(
+                opts,
+                io::BufWriter::with_capacity(1 << 20, io::stdout().lock()),
+            )?;
+        } else {
+            let f = std::fs::File::create(&out)?;
+            corpus::stream(opts, io::BufWriter::with_capacity(1 << 20, f))?;
+        }
+        Ok(())
+    })())
+}
+
+fn main() {
+    match dump_corpus() {
+        Some(Ok(())) => {}
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Some(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Some(Err(e)) => {
+            let _ = writeln!(io::stderr(), "corpus: {e}");
+            std::process::exit(2);
+        }
+        None => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}
