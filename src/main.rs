@@ -25,6 +25,10 @@ enum Command {
     Scan(cli::scan::ScanArgs),
     /// Rerun one finding's exchange from its replay file.
     Replay(cli::scan::ReplayArgs),
+    /// Write a commented spec skeleton (optionally filled from an OpenAPI document).
+    Init(cli::init::InitArgs),
+    /// Check a spec: everything that keeps `confab scan` from running, with file:line: key.
+    CheckSpec(cli::init::CheckSpecArgs),
     /// The embedded reference target (documents API with an LLM assistant), hardened or with
     /// planted flaws; started by specs as `{confab} reference-target`.
     #[command(hide = true)]
@@ -44,6 +48,8 @@ fn main() -> ExitCode {
         Command::Tokens(args) => cli::tokens::run(args),
         Command::Scan(args) => cli::scan::scan(args),
         Command::Replay(args) => cli::scan::replay(args),
+        Command::Init(args) => cli::init::init(args),
+        Command::CheckSpec(args) => cli::init::check_spec(args),
         Command::ReferenceTarget(args) => cli::reference_target::run(args),
         Command::Verify(args) => cli::verify::run(args),
         Command::Scrub(args) => cli::scrub::run(args),

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each returns the process exit code (0/1/2, like ripgrep).
 
 pub mod demo;
+pub mod init;
 pub mod reference_target;
 pub mod scan;
 pub mod scrub;
