@@ -1,7 +1,7 @@
 //! `confab scan` and `confab replay`: campaigns against a live target, and the outputs CI
 //! reads (text, JSON, SARIF, JUnit), the gate (`--fail-on`, baselines) and sharding.
 
-use confab::generators::case::{CaseRecipe, nth_case};
+use confab::generators::case::CaseRecipe;
 use confab::harness::campaign::{self, CampaignError, Options, ReplayFile};
 use confab::oracle::Severity;
 use confab::report::{Baseline, EndpointInfo, Gate, Report, SpecContext, junit, sarif};
@@ -182,24 +182,7 @@ pub fn init_logging(quiet: bool) {
 /// recipe's endpoint mapped onto the endpoints the campaign covers. The harness plans the
 /// same way; sharding keeps the indices `i % n == k`.
 pub fn planned_cases(spec: &Spec, options: &Options) -> Vec<(u64, CaseRecipe)> {
-    let endpoints: Vec<usize> = spec
-        .endpoints
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| options.endpoints.is_empty() || options.endpoints.contains(&e.name))
-        .map(|(i, _)| i)
-        .collect();
-    if endpoints.is_empty() {
-        return Vec::new();
-    }
-    (0..options.cases)
-        .filter(|i| options.shard.is_none_or(|(k, n)| n > 0 && i % n == k))
-        .map(|i| {
-            let mut recipe = nth_case(options.seed, i);
-            recipe.endpoint = endpoints[recipe.endpoint as usize % endpoints.len()] as u8;
-            (i, recipe)
-        })
-        .collect()
+    campaign::planned(spec, options)
 }
 
 /// What SARIF and JUnit need from the spec: its path and the covered endpoints' lines.

@@ -324,10 +324,33 @@ pub async fn run(
     outcome
 }
 
-/// The cases to run: indices of this shard, in order.
-fn indices(options: &Options) -> Vec<u64> {
+/// The cases a campaign runs, in order: `(case id, recipe)` for the ids of this shard, each
+/// aimed at one of the selected endpoints. A function of the spec and the options alone, so
+/// `--dry-run` and sharded runs see exactly what the campaign will run.
+pub fn planned(spec: &Spec, options: &Options) -> Vec<(u64, CaseRecipe)> {
+    if !options.explicit.is_empty() {
+        return options.explicit.clone();
+    }
+    let endpoints = selected_endpoints(spec, options);
+    if endpoints.is_empty() {
+        return Vec::new();
+    }
     (0..options.cases)
         .filter(|i| options.shard.is_none_or(|(k, n)| n > 0 && i % n == k))
+        .map(|i| {
+            let mut recipe = nth_case(options.seed, i);
+            recipe.endpoint = endpoints[recipe.endpoint as usize % endpoints.len()] as u8;
+            (i, recipe)
+        })
+        .collect()
+}
+
+fn selected_endpoints(spec: &Spec, options: &Options) -> Vec<usize> {
+    spec.endpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| options.endpoints.is_empty() || options.endpoints.contains(&e.name))
+        .map(|(i, _)| i)
         .collect()
 }
 
@@ -336,14 +359,7 @@ async fn campaign(
     options: &Options,
     started: Instant,
 ) -> Result<Report, CampaignError> {
-    let endpoints: Vec<usize> = run
-        .spec
-        .endpoints
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| options.endpoints.is_empty() || options.endpoints.contains(&e.name))
-        .map(|(i, _)| i)
-        .collect();
+    let endpoints = selected_endpoints(&run.spec, options);
 
     // Baselines: every principal on every endpoint its scope covers, one at a time. They also
     // tell whether the target's calls can be attributed to concurrent cases.
@@ -386,18 +402,7 @@ async fn campaign(
             first: first_refusal.unwrap_or_default(),
         });
     }
-    let planned: Vec<(u64, CaseRecipe)> = if options.explicit.is_empty() {
-        indices(options)
-            .into_iter()
-            .map(|i| {
-                let mut recipe = nth_case(run.seed, i);
-                recipe.endpoint = endpoints[recipe.endpoint as usize % endpoints.len()] as u8;
-                (i, recipe)
-            })
-            .collect()
-    } else {
-        options.explicit.clone()
-    };
+    let planned = planned(&run.spec, options);
     let total = planned.len() as u64;
     let found = AtomicU64::new(0);
     // The first cases run one at a time: if the target's calls can then only be tied to a
