@@ -5,11 +5,12 @@
 //! carries, so the model knows only what it was sent), and recorded whole. Past the spec's
 //! per-request cap it records the overrun and answers plain text, which ends any tool loop.
 
+use super::lock;
 use crate::generators::output::{
     DeclaredTool, FabricatedOutput, ModelTurn, OutputContext, OutputRecipe, SentTexts,
 };
 use crate::guard::Secret;
-use crate::observation::{LlmCall, RecordedRequest};
+use crate::observation::LlmCall;
 use crate::wire::{self, ChatRequest};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -18,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// Largest request body the fake model reads.
 const MAX_BODY: usize = 8 << 20;
@@ -51,12 +52,6 @@ struct Shared {
     unattributed: Mutex<Vec<LlmCall>>,
     /// Calls attributed only because one case was armed.
     guessed: std::sync::atomic::AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave these maps half-updated in a way that
-    // matters more than losing the run, so a poisoned lock is simply taken over.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A running fake model. Dropping it (or [`FakeLlm::shutdown`]) stops the server.
@@ -114,7 +109,6 @@ impl FakeLlm {
             .unwrap_or_default()
     }
 
-    /// Calls no case could be attributed to.
     /// How many requests so far could only be attributed because one case was armed: the
     /// target hides what ties its calls to a case, so cases must run one at a time.
     pub fn guessed_attributions(&self) -> u64 {
@@ -123,6 +117,7 @@ impl FakeLlm {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Calls no case could be attributed to.
     pub fn take_unattributed(&self) -> Vec<LlmCall> {
         std::mem::take(&mut *lock(&self.shared.unattributed))
     }
@@ -138,12 +133,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
     };
-    let recorded = RecordedRequest {
-        method: parts.method.to_string(),
-        uri: parts.uri.to_string(),
-        headers: super::header_pairs(&parts.headers),
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    };
+    let recorded = super::record(&parts, &bytes);
     if parts.uri.path() != "/v1/chat/completions" || parts.method != axum::http::Method::POST {
         return error(StatusCode::NOT_FOUND, "unknown endpoint");
     }

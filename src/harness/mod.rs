@@ -71,6 +71,25 @@ impl Drop for Server {
     }
 }
 
+/// Takes a lock whose holder panicked too: the fake model's and the sink's maps are only ever
+/// updated whole, so what a panicking holder left is still consistent.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A request as the fake model and the sink record it.
+pub(crate) fn record(
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> crate::observation::RecordedRequest {
+    crate::observation::RecordedRequest {
+        method: parts.method.to_string(),
+        uri: parts.uri.to_string(),
+        headers: header_pairs(&parts.headers),
+        body: String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
 /// Header pairs with lower-case names and lossily decoded values.
 pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers

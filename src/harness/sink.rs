@@ -3,7 +3,8 @@
 //! `{"id","owner","content"}`, each with a unique content marker, and records every request
 //! with its headers, attributed to a case by the bearer token it carries or the case's nonce.
 
-use crate::observation::{RecordedRequest, SinkHost, SinkRequest};
+use super::lock;
+use crate::observation::{SinkHost, SinkRequest};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -12,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 const MAX_BODY: usize = 4 << 20;
 
@@ -48,10 +49,6 @@ struct Shared {
     unattributed: Mutex<Vec<SinkRequest>>,
     /// Requests attributed only because one case was armed.
     guessed: std::sync::atomic::AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A running sink.
@@ -122,6 +119,7 @@ impl Sink {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Requests no case could be attributed to.
     pub fn take_unattributed(&self) -> Vec<SinkRequest> {
         std::mem::take(&mut *lock(&self.shared.unattributed))
     }
@@ -136,12 +134,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
         .unwrap_or_default();
-    let recorded = RecordedRequest {
-        method: parts.method.to_string(),
-        uri: parts.uri.to_string(),
-        headers: super::header_pairs(&parts.headers),
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    };
+    let recorded = super::record(&parts, &bytes);
     // Absolute-form targets come from a target using the sink as its HTTP proxy: never the
     // downstream API.
     let absolute = parts.uri.scheme().is_some();
