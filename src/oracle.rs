@@ -265,10 +265,7 @@ fn status_text(obs: &Observation) -> String {
 
 fn robust(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
     let (kind, observed) = match (obs.status, obs.timed_out) {
-        (Some(s @ (502..=504)), _) if case.model_fails => {
-            let _ = s;
-            return;
-        }
+        (Some(502..=504), _) if case.model_fails => return,
         (Some(s), _) if s >= 500 => ("server_error", format!("the target answered {s}")),
         (None, true) => ("hang", format!("no response within {} ms", obs.elapsed_ms)),
         (None, false) => ("no_response", status_text(obs)),
@@ -584,7 +581,12 @@ fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut V
             });
         }
     }
-    // Upstream: the prompt may legitimately carry the system prompt; never a token or key.
+    // Upstream: the prompt legitimately carries the system prompt, never a token or key. A
+    // finder without the prompt, so a token inside the system prompt is not merged into a
+    // prompt span; built only when the target called the model.
+    if obs.llm_calls.is_empty() {
+        return;
+    }
     let Some(upstream) = secret_finder(case, run, None) else {
         return;
     };

@@ -208,7 +208,6 @@ pub fn sse_body(id: &str, model: &str, turn: &ModelTurn, include_usage: bool) ->
 /// `None` if the stream is malformed. Used to check [`sse_body`] against [`completion_json`].
 pub fn decode_sse(body: &str) -> Option<Value> {
     let mut content = String::new();
-    let mut has_content = false;
     let mut calls: Vec<(String, String, String)> = Vec::new();
     let mut done = false;
     for event in body.split("\n\n").filter(|e| !e.is_empty()) {
@@ -223,7 +222,6 @@ pub fn decode_sse(body: &str) -> Option<Value> {
         };
         if let Some(c) = delta.get("content").and_then(Value::as_str) {
             content.push_str(c);
-            has_content |= !c.is_empty();
         }
         for tc in delta
             .get("tool_calls")
@@ -251,7 +249,7 @@ pub fn decode_sse(body: &str) -> Option<Value> {
         return None;
     }
     Some(if calls.is_empty() {
-        json!({"role": "assistant", "content": if has_content || !content.is_empty() { json!(content) } else { json!("") }})
+        json!({"role": "assistant", "content": content})
     } else {
         json!({
             "role": "assistant",

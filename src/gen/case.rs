@@ -406,11 +406,6 @@ fn mix(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The output family a case's script uses, if any.
-pub fn output_family(recipe: &CaseRecipe) -> Option<OutputFamily> {
-    recipe.output.as_ref().map(|o| o.family)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

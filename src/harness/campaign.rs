@@ -116,6 +116,7 @@ struct Run {
 }
 
 /// The outcome of one case.
+#[derive(Clone)]
 pub struct Exchange {
     pub plan: CasePlan,
     pub verdict: Result<Authenticated, Rejection>,
@@ -691,11 +692,11 @@ impl Aggregate {
                     g.0 += 1;
                     if ex.plan.id < g.2.plan.id {
                         g.1 = v.clone();
-                        g.2 = clone_exchange(&ex);
+                        g.2 = ex.clone();
                     }
                 }
                 None => {
-                    self.groups.insert(key, (1, v.clone(), clone_exchange(&ex)));
+                    self.groups.insert(key, (1, v.clone(), ex.clone()));
                 }
             }
         }
@@ -735,16 +736,6 @@ async fn group(run: &Run, agg: Aggregate, options: &Options) -> Result<Report, C
         findings,
         stats,
     })
-}
-
-fn clone_exchange(ex: &Exchange) -> Exchange {
-    Exchange {
-        plan: ex.plan.clone(),
-        verdict: ex.verdict.clone(),
-        observation: ex.observation.clone(),
-        violations: ex.violations.clone(),
-        curl: ex.curl.clone(),
-    }
 }
 
 /// Tries simpler versions of the example; keeps each that still shows the same violation.

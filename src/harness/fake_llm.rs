@@ -183,15 +183,15 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
     let index = slot.as_ref().map_or(0, |s| s.calls.len() as u32);
     let overrun = index >= shared.call_cap;
-    let (turn, fail) = match &slot {
-        Some(s) if !overrun && !s.script.fail => {
-            let output = build_output(&s.script, &chat);
-            let turn = output.turns.get(index as usize).cloned();
-            (turn, false)
-        }
+    // The output is built once per call: it answers the call and is kept for the report.
+    let (output, fail) = match &slot {
+        Some(s) if !overrun && !s.script.fail => (Some(build_output(&s.script, &chat)), false),
         Some(s) => (None, s.script.fail && !overrun),
         None => (None, false),
     };
+    let turn = output
+        .as_ref()
+        .and_then(|o| o.turns.get(index as usize).cloned());
     let turn = turn.unwrap_or_else(|| ModelTurn::Text {
         content: if overrun {
             "I have reached the limit of calls for this request.".to_owned()
@@ -215,9 +215,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     match slot {
         Some(s) => {
-            if !fail && !overrun {
-                s.outputs.push(build_output(&s.script, &chat));
-            }
+            s.outputs.extend(output);
             s.calls.push(call);
         }
         None => lock(&shared.unattributed).push(call),
