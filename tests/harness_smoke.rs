@@ -4,11 +4,11 @@
 use axum::Json;
 use axum::extract::State;
 use axum::routing::{get, post};
-use confab::harness::campaign::{self, InProcessTarget, Options};
+use confab::harness::campaign::{self, InProcessTarget, Options, TargetContext};
 use confab::oracle::Invariant;
 use confab::spec::Spec;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 const SPEC: &str = r#"
@@ -110,7 +110,8 @@ async fn assist(State(s): State<Naive>, Json(body): Json<Value>) -> Json<Value> 
 }
 
 fn naive_target() -> InProcessTarget {
-    Box::new(|env: &BTreeMap<String, String>, _log| {
+    Box::new(|ctx: TargetContext| {
+        let env = &ctx.env;
         let state = Naive {
             llm: env.get("OPENAI_BASE_URL").cloned().unwrap_or_default(),
             key: env.get("OPENAI_API_KEY").cloned().unwrap_or_default(),

@@ -5,22 +5,15 @@
 mod common;
 
 use confab::harness::campaign::{self, InProcessTarget, Options};
-use confab::harness::target::LogWriter;
 use confab::report::Report;
 use confab::spec::Spec;
-use confab::targets::reference::{CATALOGUE, Flaws, LogSink, ReferenceConfig, router};
+use confab::targets::reference::{CATALOGUE, Flaws, served_target};
 use std::path::Path;
 
 const HARDENED: &str = include_str!("../examples/reference/hardened.toml");
 
 fn target(flaws: Flaws) -> InProcessTarget {
-    Box::new(move |env, log| {
-        let mut cfg =
-            ReferenceConfig::from_vars(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
-        cfg.flaws = flaws;
-        cfg.log = LogSink::to_writer(LogWriter::new(log));
-        Ok(router(cfg))
-    })
+    served_target(Some(flaws))
 }
 
 async fn campaign(flaws: Flaws, cases: u64, seed: u64) -> Report {

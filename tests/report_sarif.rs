@@ -7,14 +7,13 @@
 mod common;
 
 use confab::harness::campaign::{self, InProcessTarget, Options};
-use confab::harness::target::LogWriter;
 use confab::oracle::{Invariant, Severity};
 use confab::report::{
     Baseline, EndpointInfo, Example, Finding, Gate, Report, Reproduce, SpecContext, Stats, junit,
     sarif,
 };
 use confab::spec::Spec;
-use confab::targets::reference::{Flaws, LogSink, ReferenceConfig, router};
+use confab::targets::reference::{Flaws, served_target};
 use quick_xml::events::Event;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -147,13 +146,7 @@ fn synthetic() -> (Report, SpecContext) {
 }
 
 fn reference_target() -> InProcessTarget {
-    Box::new(move |env, log| {
-        let mut cfg =
-            ReferenceConfig::from_vars(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
-        cfg.flaws = Flaws::all();
-        cfg.log = LogSink::to_writer(LogWriter::new(log));
-        Ok(router(cfg))
-    })
+    served_target(Some(Flaws::all()))
 }
 
 const VULNERABLE: &str = "examples/reference/vulnerable.toml";

@@ -6,10 +6,9 @@
 
 use confab::generators::token::{Expected, TokenFamily, TokenRecipe};
 use confab::guard::{ScopeSet, unix_now};
-use confab::harness::campaign::{self, InProcessTarget, Options};
-use confab::harness::target::LogWriter;
+use confab::harness::campaign::{self, Options};
 use confab::spec::Spec;
-use confab::targets::reference::{LogSink, ReferenceConfig, router};
+use confab::targets::reference;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -71,12 +70,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
             shrink_budget: 6,
             ..Options::default()
         };
-        let target: InProcessTarget = Box::new(|env, log| {
-            let mut cfg =
-                ReferenceConfig::from_vars(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
-            cfg.log = LogSink::to_writer(LogWriter::new(log));
-            Ok(router(cfg))
-        });
+        let target = reference::served_target(None);
         println!("== {name} ==");
         match rt.block_on(campaign::run(spec, options, Some(target))) {
             Ok(report) => {

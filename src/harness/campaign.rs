@@ -5,6 +5,7 @@
 use super::fake_llm::{FakeLlm, Script};
 use super::sink::{Resource, Sink, SinkCase};
 use super::target::{SharedLog, TargetError, TargetProcess, free_port, wait_ready};
+use super::upstream::Upstream;
 use crate::generators::case::{CasePlan, CaseRecipe, CaseWorld, nth_case};
 use crate::generators::output::OutputContext;
 use crate::generators::token::MintContext;
@@ -13,7 +14,10 @@ use crate::observation::Observation;
 use crate::oracle::{self, CaseFacts, RunFacts, Violation};
 use crate::report::{Example, Finding, Report, Reproduce, Stats};
 use crate::spec::{Spec, SpecError};
+use axum::body::Body;
+use axum::http::{Request, Response};
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,11 +63,92 @@ impl Default for Options {
     }
 }
 
-/// A target that runs inside confab (the embedded reference target): given the filled-in
-/// `[target.env]` and a log to write its lines to, it returns the router to serve on a
-/// loopback port.
-pub type InProcessTarget =
-    Box<dyn FnOnce(&BTreeMap<String, String>, SharedLog) -> Result<axum::Router, String> + Send>;
+/// What a target built inside confab is handed: the filled-in `[target.env]`, a log whose
+/// lines reach the oracle as a process's stdout would, and the client through which it must
+/// reach the model and the downstream API.
+pub struct TargetContext {
+    pub env: BTreeMap<String, String>,
+    pub log: SharedLog,
+    pub upstream: Upstream,
+}
+
+impl TargetContext {
+    /// A `[target.env]` variable, or an error naming it.
+    pub fn var(&self, name: &str) -> Result<&str, String> {
+        self.env
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| format!("{name} is not in [target.env]"))
+    }
+}
+
+/// A target that runs inside confab (the embedded reference target): given its context, it
+/// returns the router to serve on a loopback port.
+pub type InProcessTarget = Box<dyn FnOnce(TargetContext) -> Result<axum::Router, String> + Send>;
+
+/// A target called as a function, without a socket: given its context, it returns the service.
+pub type ServiceTarget = Box<dyn FnOnce(TargetContext) -> Result<TargetService, String> + Send>;
+
+type ServiceCall =
+    dyn Fn(Request<Body>) -> BoxFuture<'static, Result<Response<Body>, String>> + Send + Sync;
+
+/// Any `tower::Service` over HTTP requests (an axum `Router` is one), boxed for campaigns.
+#[derive(Clone)]
+pub struct TargetService(Arc<ServiceCall>);
+
+impl TargetService {
+    pub fn new<S>(service: S) -> TargetService
+    where
+        S: tower::Service<Request<Body>> + Clone + Send + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Error: std::fmt::Display,
+        S::Future: Send + 'static,
+    {
+        use tower::ServiceExt;
+        // A Mutex makes any Send service shareable; it is held only to clone the service.
+        let service = std::sync::Mutex::new(service);
+        TargetService(Arc::new(move |req| {
+            let svc = super::lock(&service).clone();
+            Box::pin(async move {
+                svc.oneshot(req)
+                    .await
+                    .map(axum::response::IntoResponse::into_response)
+                    .map_err(|e| e.to_string())
+            })
+        }))
+    }
+
+    async fn call(&self, req: Request<Body>) -> Result<Response<Body>, String> {
+        (self.0)(req).await
+    }
+}
+
+impl From<axum::Router> for TargetService {
+    fn from(router: axum::Router) -> TargetService {
+        TargetService::new(router)
+    }
+}
+
+/// How the campaign reaches the target.
+enum Transport {
+    /// Over loopback HTTP.
+    Http {
+        client: reqwest::Client,
+        base_url: String,
+    },
+    /// As a function call.
+    Service(TargetService),
+}
+
+/// Where the target comes from.
+enum Mode {
+    /// `[target]`: a command confab starts, or a target already running.
+    Process,
+    /// Built inside confab and served on a loopback port.
+    Served(InProcessTarget),
+    /// Built inside confab and called without a socket.
+    Direct(ServiceTarget),
+}
 
 /// Why a campaign could not run (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -103,8 +188,9 @@ struct Run {
     mint: Vec<MintContext>,
     sink: Sink,
     llm: FakeLlm,
-    client: reqwest::Client,
-    base_url: String,
+    transport: Transport,
+    /// What the report names as the target.
+    target_label: String,
     log: Option<SharedLog>,
     llm_key: Secret,
     signing_secret: Option<Secret>,
@@ -133,17 +219,39 @@ fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Runs a campaign against the spec's target (or `in_process`) and returns the report.
+/// Runs a campaign against the spec's target (or `in_process`, served on a loopback port)
+/// and returns the report.
 pub async fn run(
-    mut spec: Spec,
+    spec: Spec,
     options: Options,
     in_process: Option<InProcessTarget>,
 ) -> Result<Report, CampaignError> {
+    let mode = match in_process {
+        Some(build) => Mode::Served(build),
+        None => Mode::Process,
+    };
+    execute(spec, options, mode).await
+}
+
+/// Runs a campaign against a service called as a function: no socket, no process. The fake
+/// model and the sink are reached through the [`Upstream`] in the target's context.
+pub async fn run_in_process(
+    spec: Spec,
+    options: Options,
+    target: ServiceTarget,
+) -> Result<Report, CampaignError> {
+    execute(spec, options, Mode::Direct(target)).await
+}
+
+async fn execute(mut spec: Spec, options: Options, mode: Mode) -> Result<Report, CampaignError> {
     let started = Instant::now();
-    let target = spec
-        .target
-        .clone()
-        .ok_or(CampaignError::Missing("[target]"))?;
+    let direct = matches!(mode, Mode::Direct(_));
+    // An in-process service needs no [target]: it is handed over in code.
+    let target = match (&spec.target, direct) {
+        (Some(t), _) => Some(t.clone()),
+        (None, true) => None,
+        (None, false) => return Err(CampaignError::Missing("[target]")),
+    };
     let downstream = spec
         .downstream
         .clone()
@@ -194,31 +302,36 @@ pub async fn run(
         .iter()
         .map(|r| (r.id.clone(), r.owner.clone(), r.marker.clone()))
         .collect();
-    let sink = Sink::start(&downstream.resource, resources)
-        .await
-        .map_err(|source| CampaignError::Bind {
-            what: "sink",
-            source,
-        })?;
-    let llm = FakeLlm::start(llm_key.clone(), spec.limits.llm_calls_per_request)
-        .await
-        .map_err(|source| CampaignError::Bind {
-            what: "fake model",
-            source,
-        })?;
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| CampaignError::Bind {
+    let bind = |what: &'static str| move |source| CampaignError::Bind { what, source };
+    let (sink, llm) = if direct {
+        (
+            Sink::in_process(&downstream.resource, resources),
+            FakeLlm::in_process(llm_key.clone(), spec.limits.llm_calls_per_request),
+        )
+    } else {
+        (
+            Sink::start(&downstream.resource, resources)
+                .await
+                .map_err(bind("sink"))?,
+            FakeLlm::start(llm_key.clone(), spec.limits.llm_calls_per_request)
+                .await
+                .map_err(bind("fake model"))?,
+        )
+    };
+    let upstream = if direct {
+        Upstream::in_process(llm.router(), sink.router())
+    } else {
+        Upstream::http().map_err(|e| CampaignError::Bind {
             what: "HTTP client",
             source: std::io::Error::other(e),
-        })?;
+        })?
+    };
 
-    let port = free_port().map_err(|source| CampaignError::Bind {
-        what: "target port",
-        source,
-    })?;
+    let port = if direct {
+        0
+    } else {
+        free_port().map_err(bind("target port"))?
+    };
     let fill = |s: &str| {
         s.replace("{port}", &port.to_string())
             .replace("{llm_base_url}", &llm.base_url())
@@ -227,43 +340,51 @@ pub async fn run(
             .replace("{jwt_secret}", &jwt_secret)
     };
     let mut env: BTreeMap<String, String> = target
-        .env
         .iter()
+        .flat_map(|t| t.env.iter())
         .map(|(k, v)| (k.clone(), fill(v)))
         .collect();
-    // Defense in depth: a target that follows some URL confab did not rewrite still only
-    // reaches the sink, used as its HTTP proxy.
-    for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
-        env.entry(var.to_owned()).or_insert_with(|| sink.base_url());
-    }
-    for var in ["NO_PROXY", "no_proxy"] {
-        env.entry(var.to_owned())
-            .or_insert_with(|| "127.0.0.1,localhost,::1".to_owned());
+    if !direct {
+        // Defense in depth: a target that follows some URL confab did not rewrite still
+        // only reaches the sink, used as its HTTP proxy.
+        for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
+            env.entry(var.to_owned()).or_insert_with(|| sink.base_url());
+        }
+        for var in ["NO_PROXY", "no_proxy"] {
+            env.entry(var.to_owned())
+                .or_insert_with(|| "127.0.0.1,localhost,::1".to_owned());
+        }
     }
 
     let mut process = None;
-    let mut in_process_server = None;
-    let mut in_process_log = None;
-    let base_url = match in_process {
-        Some(build) => {
-            let log = SharedLog::default();
-            in_process_log = Some(log.clone());
-            let router = build(&env, log).map_err(|e| CampaignError::Bind {
-                what: "in-process target",
-                source: std::io::Error::other(e),
-            })?;
-            let server =
-                super::Server::start(router)
-                    .await
-                    .map_err(|source| CampaignError::Bind {
-                        what: "in-process target",
-                        source,
-                    })?;
+    let mut served = None;
+    let built_log = SharedLog::default();
+    let context = TargetContext {
+        env,
+        log: built_log.clone(),
+        upstream,
+    };
+    let build_error = |e: String| CampaignError::Bind {
+        what: "in-process target",
+        source: std::io::Error::other(e),
+    };
+    let (transport, target_label, log) = match mode {
+        Mode::Direct(build) => (
+            Transport::Service(build(context).map_err(build_error)?),
+            IN_PROCESS_LABEL.to_owned(),
+            Some(built_log),
+        ),
+        Mode::Served(build) => {
+            let router = build(context).map_err(build_error)?;
+            let server = super::Server::start(router)
+                .await
+                .map_err(bind("in-process target"))?;
             let url = format!("http://{}", server.addr());
-            in_process_server = Some(server);
-            url
+            served = Some(server);
+            (http_transport(&url)?, url, Some(built_log))
         }
-        None => {
+        Mode::Process => {
+            let target = target.as_ref().ok_or(CampaignError::Missing("[target]"))?;
             if let Some(cmd) = &target.command {
                 let exe = std::env::current_exe()
                     .map(|p| p.display().to_string())
@@ -272,13 +393,14 @@ pub async fn run(
                     .iter()
                     .map(|c| fill(c).replace("{confab}", &exe))
                     .collect();
-                process = Some(TargetProcess::spawn(&cmd, &env)?);
+                process = Some(TargetProcess::spawn(&cmd, &context.env)?);
             }
-            fill(&target.base_url)
+            let url = fill(&target.base_url);
+            let log = process.as_ref().map(|p: &TargetProcess| p.log.clone());
+            (http_transport(&url)?, url, log)
         }
     };
 
-    let log = process.as_ref().map(|p| p.log.clone()).or(in_process_log);
     for m in &mut mint {
         m.attacker_base = format!("{}/jwks", sink.attacker_url());
     }
@@ -288,8 +410,8 @@ pub async fn run(
         mint,
         sink,
         llm,
-        client,
-        base_url,
+        transport,
+        target_label,
         log,
         llm_key,
         signing_secret,
@@ -299,14 +421,16 @@ pub async fn run(
         serial: false,
     };
     let outcome = async {
-        wait_ready(
-            &run.client,
-            &run.base_url,
-            &target.ready,
-            Duration::from_secs(target.startup_timeout_s),
-            process.as_mut(),
-        )
-        .await?;
+        if let (Transport::Http { client, base_url }, Some(target)) = (&run.transport, &target) {
+            wait_ready(
+                client,
+                base_url,
+                &target.ready,
+                Duration::from_secs(target.startup_timeout_s),
+                process.as_mut(),
+            )
+            .await?;
+        }
         tokio::select! {
             r = campaign(&mut run, &options, started) => r,
             _ = tokio::signal::ctrl_c() => Err(CampaignError::Interrupted),
@@ -317,12 +441,30 @@ pub async fn run(
     if let Some(p) = process {
         p.stop(Duration::from_secs(3)).await;
     }
-    if let Some(s) = in_process_server {
+    if let Some(s) = served {
         s.shutdown().await;
     }
     run.llm.shutdown().await;
     run.sink.shutdown().await;
     outcome
+}
+
+/// What the report names as the target of an in-process campaign.
+pub const IN_PROCESS_LABEL: &str = "in-process service";
+
+fn http_transport(base_url: &str) -> Result<Transport, CampaignError> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| CampaignError::Bind {
+            what: "HTTP client",
+            source: std::io::Error::other(e),
+        })?;
+    Ok(Transport::Http {
+        client,
+        base_url: base_url.to_owned(),
+    })
 }
 
 /// The cases a campaign runs, in order: `(case id, recipe)` for the ids of this shard, each
@@ -580,35 +722,33 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
 /// Marks a case whose headers no HTTP client can send (a line break inside a value).
 const UNSENDABLE: &str = "header value cannot be sent over HTTP";
 
+/// Largest response body read from the target.
+const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
 /// Sends the case's request; returns what came back and a `curl` line for it.
 async fn send(run: &Run, plan: &CasePlan) -> (Observation, String) {
     let endpoint = &run.spec.endpoints[plan.endpoint];
-    let mut url = format!(
-        "{}{}",
-        run.base_url.trim_end_matches('/'),
-        endpoint.render_path(&plan.resource)
-    );
+    let mut path = endpoint.render_path(&plan.resource);
     if let Some(t) = &plan.token.query_token {
-        url.push_str(if url.contains('?') { "&" } else { "?" });
-        url.push_str("access_token=");
-        url.push_str(t);
+        path.push_str(if path.contains('?') { "&" } else { "?" });
+        path.push_str("access_token=");
+        path.push_str(t);
     }
-    let body = endpoint.render_body(&plan.prompt, &plan.resource);
+    let base = match &run.transport {
+        Transport::Http { base_url, .. } => base_url.trim_end_matches('/'),
+        Transport::Service(_) => IN_PROCESS_BASE,
+    };
+    let url = format!("{base}{path}");
     let mut curl = format!(
         "curl -i -X {} '{}'",
         endpoint.method,
         url.replace('\'', "'\\''")
     );
-    let method =
-        reqwest::Method::from_bytes(endpoint.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut req = run
-        .client
-        .request(method, &url)
-        .timeout(Duration::from_millis(run.spec.limits.request_timeout_ms));
+    let mut headers = axum::http::HeaderMap::new();
     for value in &plan.token.authorization {
-        match reqwest::header::HeaderValue::from_str(value) {
+        match axum::http::HeaderValue::from_str(value) {
             Ok(v) => {
-                req = req.header(reqwest::header::AUTHORIZATION, v);
+                headers.append(axum::http::header::AUTHORIZATION, v);
                 curl.push_str(&format!(
                     " -H 'Authorization: {}'",
                     value.replace('\'', "'\\''")
@@ -625,23 +765,60 @@ async fn send(run: &Run, plan: &CasePlan) -> (Observation, String) {
             }
         }
     }
-    if let Some(b) = &body {
-        match plan.recipe.body.apply(b) {
+    let mut body = None;
+    if let Some(b) = endpoint.render_body(&plan.prompt, &plan.resource) {
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        match plan.recipe.body.apply(&b) {
             Some(bytes) => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 curl.push_str(&format!(
                     " -H 'Content-Type: application/json' --data-raw '{}'",
                     text.replace('\'', "'\\''")
                 ));
-                req = req
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(bytes);
+                body = Some(bytes);
             }
             None => curl.push_str(" -H 'Content-Type: application/json'"),
         }
     }
+    let method = axum::http::Method::from_bytes(endpoint.method.as_bytes())
+        .unwrap_or(axum::http::Method::GET);
+    let timeout = Duration::from_millis(run.spec.limits.request_timeout_ms);
     run.requests.fetch_add(1, Ordering::Relaxed);
     let start = Instant::now();
+    let mut obs = match &run.transport {
+        Transport::Http { client, .. } => {
+            send_http(client, method, &url, headers, body, timeout).await
+        }
+        Transport::Service(service) => {
+            send_service(service, method, &url, headers, body, timeout).await
+        }
+    };
+    obs.elapsed_ms = start.elapsed().as_millis() as u64;
+    (obs, curl)
+}
+
+/// The base URL requests to an in-process service are written against (in `curl` lines and
+/// the `Host` header); nothing resolves it.
+const IN_PROCESS_BASE: &str = "http://target.confab.invalid";
+
+async fn send_http(
+    client: &reqwest::Client,
+    method: axum::http::Method,
+    url: &str,
+    headers: axum::http::HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Observation {
+    let mut req = client
+        .request(method, url)
+        .headers(headers)
+        .timeout(timeout);
+    if let Some(b) = body {
+        req = req.body(b);
+    }
     let mut obs = Observation::default();
     match req.send().await {
         Ok(resp) => {
@@ -664,8 +841,74 @@ async fn send(run: &Run, plan: &CasePlan) -> (Observation, String) {
             });
         }
     }
-    obs.elapsed_ms = start.elapsed().as_millis() as u64;
-    (obs, curl)
+    obs
+}
+
+/// Calls an in-process service the way [`send_http`] sends: the URL normalised as reqwest
+/// would put it on the wire, a `Host` header, the same timeout. A panic in the service is
+/// what a dropped connection is over HTTP: no response.
+async fn send_service(
+    service: &TargetService,
+    method: axum::http::Method,
+    url: &str,
+    mut headers: axum::http::HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Observation {
+    let mut obs = Observation::default();
+    let uri = reqwest::Url::parse(url).ok().and_then(|u| {
+        let mut pq = u.path().to_owned();
+        if let Some(q) = u.query() {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        pq.parse::<axum::http::Uri>().ok()
+    });
+    let Some(uri) = uri else {
+        obs.transport_error = Some("invalid URL".to_owned());
+        return obs;
+    };
+    headers.insert(
+        axum::http::header::HOST,
+        axum::http::HeaderValue::from_static("target.confab.invalid"),
+    );
+    if let Some(b) = &body {
+        headers.insert(axum::http::header::CONTENT_LENGTH, b.len().into());
+    }
+    let mut req = Request::new(Body::from(body.unwrap_or_default()));
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    let service = service.clone();
+    let mut call = tokio::spawn(async move {
+        let resp = service.call(req).await?;
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| format!("reading the response: {e}"))?;
+        Ok::<_, String>((parts, bytes))
+    });
+    match tokio::time::timeout(timeout, &mut call).await {
+        Err(_) => {
+            // A hung service must not keep running past its case.
+            call.abort();
+            obs.timed_out = true;
+        }
+        Ok(Err(join)) => {
+            obs.transport_error = Some(if join.is_panic() {
+                "the service panicked".to_owned()
+            } else {
+                "the service call was cancelled".to_owned()
+            });
+        }
+        Ok(Ok(Err(e))) => obs.transport_error = Some(e),
+        Ok(Ok(Ok((parts, bytes)))) => {
+            obs.status = Some(parts.status.as_u16());
+            obs.response_headers = super::header_pairs(&parts.headers);
+            obs.response_body = String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+    obs
 }
 
 type GroupKey = (crate::oracle::Invariant, String, String);
@@ -731,7 +974,7 @@ async fn group(run: &Run, agg: Aggregate, options: &Options) -> Result<Report, C
     }
     Ok(Report {
         confab_version: env!("CARGO_PKG_VERSION").to_owned(),
-        target: run.base_url.clone(),
+        target: run.target_label.clone(),
         spec: run.spec.origin.clone(),
         findings,
         stats,

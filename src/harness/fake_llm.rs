@@ -18,7 +18,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 /// Largest request body the fake model reads.
@@ -54,16 +53,29 @@ struct Shared {
     guessed: std::sync::atomic::AtomicU64,
 }
 
-/// A running fake model. Dropping it (or [`FakeLlm::shutdown`]) stops the server.
+/// The fake model: served on an ephemeral loopback port ([`FakeLlm::start`]) or called
+/// in-process through its [`FakeLlm::router`] ([`FakeLlm::in_process`]). Dropping it (or
+/// [`FakeLlm::shutdown`]) stops the server.
 pub struct FakeLlm {
-    addr: SocketAddr,
+    /// The base URL a client library takes, ending in `/v1`.
+    base: String,
     shared: Arc<Shared>,
-    server: super::Server,
+    server: Option<super::Server>,
 }
 
 impl FakeLlm {
     /// Starts on an ephemeral loopback port.
     pub async fn start(api_key: Secret, call_cap: u32) -> std::io::Result<FakeLlm> {
+        let mut llm = FakeLlm::in_process(api_key, call_cap);
+        let server = super::Server::start(llm.router()).await?;
+        llm.base = format!("http://{}/v1", server.addr());
+        llm.server = Some(server);
+        Ok(llm)
+    }
+
+    /// A fake model with no socket, reached through [`FakeLlm::router`] at
+    /// [`super::upstream::MODEL_BASE_URL`].
+    pub fn in_process(api_key: Secret, call_cap: u32) -> FakeLlm {
         let shared = Arc::new(Shared {
             api_key,
             call_cap,
@@ -71,22 +83,23 @@ impl FakeLlm {
             unattributed: Mutex::new(Vec::new()),
             guessed: Default::default(),
         });
-        let router = Router::new().fallback(handle).with_state(shared.clone());
-        let server = super::Server::start(router).await?;
-        Ok(FakeLlm {
-            addr: server.addr(),
+        FakeLlm {
+            base: super::upstream::MODEL_BASE_URL.to_owned(),
             shared,
-            server,
-        })
+            server: None,
+        }
+    }
+
+    /// The fake model as a router, for in-process calls.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .fallback(handle)
+            .with_state(self.shared.clone())
     }
 
     /// The base URL a client library takes (`OPENAI_BASE_URL`), ending in `/v1`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.base.clone()
     }
 
     /// Arms the script of a case before its request is sent.
@@ -123,7 +136,9 @@ impl FakeLlm {
     }
 
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        if let Some(server) = self.server {
+            server.shutdown().await;
+        }
     }
 }
 

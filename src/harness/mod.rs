@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod fake_llm;
 pub mod sink;
 pub mod target;
+pub mod upstream;
 
 use axum::Router;
 use axum::http::HeaderMap;

@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 const MAX_BODY: usize = 4 << 20;
@@ -51,16 +50,30 @@ struct Shared {
     guessed: std::sync::atomic::AtomicU64,
 }
 
-/// A running sink.
+/// The sink: served on an ephemeral loopback port ([`Sink::start`]) or called in-process
+/// through its [`Sink::router`] ([`Sink::in_process`]).
 pub struct Sink {
-    addr: SocketAddr,
+    /// `http://host[:port]`, without a trailing slash.
+    base: String,
+    port: u16,
     shared: Arc<Shared>,
-    server: super::Server,
+    server: Option<super::Server>,
 }
 
 impl Sink {
     /// Starts on an ephemeral loopback port. `resource_template` is `[downstream] resource`.
     pub async fn start(resource_template: &str, resources: Vec<Resource>) -> std::io::Result<Sink> {
+        let mut sink = Sink::in_process(resource_template, resources);
+        let server = super::Server::start(sink.router()).await?;
+        sink.base = format!("http://{}", server.addr());
+        sink.port = server.addr().port();
+        sink.server = Some(server);
+        Ok(sink)
+    }
+
+    /// A sink with no socket, reached through [`Sink::router`] at
+    /// [`super::upstream::DOWNSTREAM_URL`].
+    pub fn in_process(resource_template: &str, resources: Vec<Resource>) -> Sink {
         let (prefix, suffix) = resource_template
             .split_once("{id}")
             .unwrap_or((resource_template, ""));
@@ -72,27 +85,34 @@ impl Sink {
             unattributed: Mutex::new(Vec::new()),
             guessed: Default::default(),
         });
-        let router = Router::new().fallback(handle).with_state(shared.clone());
-        let server = super::Server::start(router).await?;
-        Ok(Sink {
-            addr: server.addr(),
+        Sink {
+            base: super::upstream::DOWNSTREAM_URL.to_owned(),
+            port: 80,
             shared,
-            server,
-        })
+            server: None,
+        }
+    }
+
+    /// The sink as a router, for in-process calls.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .fallback(handle)
+            .with_state(self.shared.clone())
     }
 
     /// The downstream base URL (`DOCS_API_URL`), without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.base.clone()
     }
 
     /// Where invented URLs and `jku`/`x5u` point.
     pub fn attacker_url(&self) -> String {
-        format!("http://{}{ATTACKER_PREFIX}", self.addr)
+        format!("{}{ATTACKER_PREFIX}", self.base)
     }
 
+    /// The port invented loopback URLs use (80 in-process, where loopback is routed here).
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.port
     }
 
     pub fn resources(&self) -> impl Iterator<Item = &Resource> {
@@ -125,7 +145,9 @@ impl Sink {
     }
 
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        if let Some(server) = self.server {
+            server.shutdown().await;
+        }
     }
 }
 

@@ -39,6 +39,9 @@ use crate::guard::provenance::{
 };
 use crate::guard::scrub::{Scrubber, ScrubberBuilder, SecretKind, marker};
 use crate::guard::{AuthConfig, ConfigError, Guard, Rejection, ScopeSet, Secret, unix_now};
+use crate::harness::campaign::{InProcessTarget, ServiceTarget, TargetContext};
+use crate::harness::target::LogWriter;
+use crate::harness::upstream::{Upstream, UpstreamError};
 use crate::spec::encode_path_segment;
 use axum::Router;
 use axum::body::Body;
@@ -212,6 +215,8 @@ pub struct ReferenceConfig {
     pub upstream_timeout: Duration,
     /// Time budget of a whole request; past it the target answers 504.
     pub request_deadline: Duration,
+    /// How the model and the downstream are reached; `None` builds an HTTP client.
+    pub upstream: Option<Upstream>,
 }
 
 /// Why the target cannot start. Names variables, never their values.
@@ -249,6 +254,7 @@ impl ReferenceConfig {
             log: LogSink::stderr(),
             upstream_timeout: Duration::from_secs(5),
             request_deadline: Duration::from_secs(8),
+            upstream: None,
         }
     }
 
@@ -259,6 +265,16 @@ impl ReferenceConfig {
     /// `CONFAB_REFERENCE_CALL_CAP` and `CONFAB_REFERENCE_STREAM=1`.
     pub fn from_env() -> Result<ReferenceConfig, ReferenceError> {
         Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// The configuration a campaign hands the embedded target: read from the context's
+    /// `[target.env]`, logging into the campaign's log, reaching the model and the
+    /// downstream through the context's upstream.
+    pub fn from_context(ctx: &TargetContext) -> Result<ReferenceConfig, ReferenceError> {
+        let mut cfg = Self::from_vars(|k| ctx.env.get(k).cloned())?;
+        cfg.log = LogSink::to_writer(LogWriter::new(ctx.log.clone()));
+        cfg.upstream = Some(ctx.upstream.clone());
+        Ok(cfg)
     }
 
     /// [`ReferenceConfig::from_env`] over any variable source.
@@ -384,7 +400,7 @@ impl PermissionStore for OwnerBook {
 
 struct App {
     cfg: ReferenceConfig,
-    http: reqwest::Client,
+    http: Upstream,
     owners: OwnerBook,
     kind: ResourceKind,
     read_policy: EndpointPolicy,
@@ -439,15 +455,12 @@ pub fn try_router(cfg: ReferenceConfig) -> Result<Router, ReferenceError> {
         // An unparsable downstream URL leaves the list empty: fetch_url then reaches nothing.
         let _ = downstream_hosts.allow(auth);
     }
-    let http = reqwest::Client::builder()
-        // confab's sink and attacker host are on loopback; an inherited proxy must not see
-        // (or reroute) what the target sends.
-        .no_proxy()
-        // A redirect would carry the caller's token to wherever the downstream points.
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| build(&e))?;
+    // confab's sink and attacker host are on loopback (or in-process); the client ignores
+    // inherited proxies and never follows a redirect, which would carry the caller's token.
+    let http = match &cfg.upstream {
+        Some(u) => u.clone(),
+        None => Upstream::http().map_err(|e| build(&e))?,
+    };
 
     let mut sb = ScrubberBuilder::new();
     if let Err(e) = sb.secret(SecretKind::LlmApiKey, "llm_api_key", &cfg.llm_api_key) {
@@ -489,6 +502,29 @@ pub fn try_router(cfg: ReferenceConfig) -> Result<Router, ReferenceError> {
         // The body is read by the handler (after the token check), with its own limit.
         .route("/assist", post(assist).layer(DefaultBodyLimit::disable()))
         .with_state(app))
+}
+
+/// The embedded target as a campaign serves it on a loopback port; `flaws` (when given)
+/// replaces the mode its `[target.env]` names.
+pub fn served_target(flaws: Option<Flaws>) -> InProcessTarget {
+    Box::new(move |ctx| {
+        let mut cfg = ReferenceConfig::from_context(&ctx).map_err(|e| e.to_string())?;
+        if let Some(f) = flaws {
+            cfg.flaws = f;
+        }
+        Ok(router(cfg))
+    })
+}
+
+/// The embedded target as an in-process campaign calls it, without a socket.
+pub fn service_target(flaws: Option<Flaws>) -> ServiceTarget {
+    Box::new(move |ctx| {
+        let mut cfg = ReferenceConfig::from_context(&ctx).map_err(|e| e.to_string())?;
+        if let Some(f) = flaws {
+            cfg.flaws = f;
+        }
+        try_router(cfg).map(Into::into).map_err(|e| e.to_string())
+    })
 }
 
 /// Builds the target's router. If it cannot be built (no HTTP client, say), every route,
@@ -808,7 +844,7 @@ impl App {
             }
         };
         let (status, body) = match self
-            .downstream(reqwest::Method::GET, &path, Some(&caller.token), None)
+            .downstream(axum::http::Method::GET, &path, Some(&caller.token), None)
             .await
         {
             Ok(got) => got,
@@ -869,7 +905,7 @@ impl App {
     /// token when given. Returns the status and the (bounded) body.
     async fn downstream(
         &self,
-        method: reqwest::Method,
+        method: axum::http::Method,
         path_or_url: &str,
         token: Option<&Secret>,
         body: Option<Value>,
@@ -882,10 +918,7 @@ impl App {
         } else {
             path_or_url.to_owned()
         };
-        let mut req = self
-            .http
-            .request(method, url)
-            .timeout(self.cfg.upstream_timeout);
+        let mut req = axum::http::Request::builder().method(method).uri(url);
         if let Some(t) = token {
             let mut v = b"Bearer ".to_vec();
             v.extend_from_slice(t.expose());
@@ -894,24 +927,26 @@ impl App {
                 req = req.header(header::AUTHORIZATION, v);
             }
         }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let mut resp = req.send().await.map_err(|e| {
-            if e.is_timeout() {
-                Fail::Timeout
-            } else {
-                Fail::Transport
+        let bytes = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                serde_json::to_vec(&b).map_err(|_| Fail::Transport)?
             }
-        })?;
-        let status = resp.status().as_u16();
-        let bytes = llm::read_bounded(&mut resp, MAX_DOWNSTREAM_BYTES)
+            None => Vec::new(),
+        };
+        // An invented URL that is not even a URI fails like an unreachable host.
+        let req = req
+            .body(axum::body::Bytes::from(bytes))
+            .map_err(|_| Fail::Transport)?;
+        let resp = self
+            .http
+            .send(req, MAX_DOWNSTREAM_BYTES, self.cfg.upstream_timeout)
             .await
             .map_err(|e| match e {
-                LlmError::Timeout => Fail::Timeout,
+                UpstreamError::Timeout => Fail::Timeout,
                 _ => Fail::Transport,
             })?;
-        Ok((status, bytes))
+        Ok((resp.status().as_u16(), resp.into_body().to_vec()))
     }
 
     // --- POST /assist ---------------------------------------------------------------------
@@ -1182,9 +1217,9 @@ impl App {
                 // The flaw: a write tool executed from a read endpoint.
                 let (method, body) = if call.name == "update_doc" {
                     let content = arg("content").unwrap_or_default();
-                    (reqwest::Method::PUT, Some(json!({ "content": content })))
+                    (axum::http::Method::PUT, Some(json!({ "content": content })))
                 } else {
-                    (reqwest::Method::DELETE, None)
+                    (axum::http::Method::DELETE, None)
                 };
                 match self
                     .downstream(method, &path, Some(&caller.token), body)
@@ -1211,7 +1246,7 @@ impl App {
                     return denied("bad_scheme");
                 }
                 match self
-                    .downstream(reqwest::Method::GET, &target, token, None)
+                    .downstream(axum::http::Method::GET, &target, token, None)
                     .await
                 {
                     Ok((status, body)) => json!({
@@ -1282,7 +1317,7 @@ impl App {
         check_owner: bool,
     ) -> Value {
         let (status, body) = match self
-            .downstream(reqwest::Method::GET, path, Some(&caller.token), None)
+            .downstream(axum::http::Method::GET, path, Some(&caller.token), None)
             .await
         {
             Ok(got) => got,

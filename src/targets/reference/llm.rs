@@ -5,6 +5,9 @@
 //! size), because the model is the adversary here.
 
 use crate::guard::Secret;
+use crate::harness::upstream::{Upstream, UpstreamError};
+use axum::body::Bytes;
+use axum::http::{HeaderValue, header};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -169,7 +172,7 @@ pub fn request_body(model: &str, messages: &[Value], max_tokens: u32, stream: bo
 
 /// Sends one chat completion and parses the answer (JSON or SSE, by `stream`).
 pub async fn complete(
-    client: &reqwest::Client,
+    upstream: &Upstream,
     base_url: &str,
     api_key: &Secret,
     body: &Value,
@@ -179,49 +182,30 @@ pub async fn complete(
     let url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
     let mut auth = b"Bearer ".to_vec();
     auth.extend_from_slice(api_key.expose());
-    let mut auth =
-        reqwest::header::HeaderValue::from_bytes(&auth).map_err(|_| LlmError::Transport)?;
-    // Keeps the key out of any header dump reqwest or a proxy might print.
+    let mut auth = HeaderValue::from_bytes(&auth).map_err(|_| LlmError::Transport)?;
+    // Keeps the key out of any header dump a client or a proxy might print.
     auth.set_sensitive(true);
-    let call = async {
-        let mut resp = client
-            .post(url)
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .json(body)
-            .send()
-            .await
-            .map_err(|_| LlmError::Transport)?;
-        let status = resp.status();
-        let bytes = read_bounded(&mut resp, MAX_REPLY_BYTES).await?;
-        if !status.is_success() {
-            return Err(LlmError::Status(status.as_u16()));
-        }
-        if stream {
-            parse_sse(&bytes)
-        } else {
-            parse_json(&bytes)
-        }
-    };
-    tokio::time::timeout(timeout, call)
+    let body = serde_json::to_vec(body).map_err(|_| LlmError::Malformed)?;
+    let req = axum::http::Request::post(url)
+        .header(header::AUTHORIZATION, auth)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Bytes::from(body))
+        .map_err(|_| LlmError::Transport)?;
+    let resp = upstream
+        .send(req, MAX_REPLY_BYTES, timeout)
         .await
-        .map_err(|_| LlmError::Timeout)?
-}
-
-/// Reads a response body, refusing more than `cap` bytes.
-pub async fn read_bounded(resp: &mut reqwest::Response, cap: usize) -> Result<Vec<u8>, LlmError> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if out.len() + chunk.len() > cap {
-                    return Err(LlmError::TooLarge);
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) if e.is_timeout() => return Err(LlmError::Timeout),
-            Err(_) => return Err(LlmError::Transport),
-        }
+        .map_err(|e| match e {
+            UpstreamError::Timeout => LlmError::Timeout,
+            UpstreamError::TooLarge(_) => LlmError::TooLarge,
+            UpstreamError::Transport(_) => LlmError::Transport,
+        })?;
+    if !resp.status().is_success() {
+        return Err(LlmError::Status(resp.status().as_u16()));
+    }
+    if stream {
+        parse_sse(resp.body())
+    } else {
+        parse_json(resp.body())
     }
 }
 
