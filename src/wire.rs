@@ -300,7 +300,8 @@ pub fn confine_urls(output: &mut FabricatedOutput, attacker_base_url: &str) {
     let base = attacker_base_url.trim_end_matches('/');
     let mut map: Vec<(String, String)> = Vec::new();
     for url in &output.invented.urls {
-        if !is_loopback_url(url) {
+        // Already on the attacker host (which in-process is not a loopback name).
+        if !is_loopback_url(url) && !url.starts_with(base) {
             let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
             let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
             map.push((url.clone(), format!("{base}/{rest}")));

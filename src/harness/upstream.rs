@@ -184,6 +184,14 @@ impl Routes {
         max_body: usize,
     ) -> Result<Response<Bytes>, UpstreamError> {
         let (mut parts, body) = req.into_parts();
+        // The URL as an HTTP client would put it on the wire (dot segments resolved, the
+        // same escapes), so a service behaves here as it does over a socket.
+        let url = reqwest::Url::parse(&parts.uri.to_string())
+            .map_err(|_| UpstreamError::Transport("invalid URL".to_owned()))?;
+        parts.uri = url
+            .as_str()
+            .parse::<Uri>()
+            .map_err(|_| UpstreamError::Transport("invalid URL".to_owned()))?;
         let authority = parts
             .uri
             .authority()
