@@ -67,12 +67,37 @@ impl Default for Options {
 /// lines reach the oracle as a process's stdout would, and the client through which it must
 /// reach the model and the downstream API.
 pub struct TargetContext {
+    /// `[target.env]` with its placeholders filled in (empty for a spec built in Rust).
     pub env: BTreeMap<String, String>,
+    /// Where the target's log lines go; the oracle reads them (ECHO in logs).
     pub log: SharedLog,
+    /// The client for the model and the downstream: in-process or HTTP.
     pub upstream: Upstream,
+    /// The model's base URL, ending in `/v1` (`{llm_base_url}`).
+    pub llm_base_url: String,
+    /// The key the model expects (`{llm_api_key}`); the oracle watches for it leaking.
+    pub llm_api_key: Secret,
+    /// The downstream API's base URL (`{downstream_url}`).
+    pub downstream_url: String,
+    /// `[auth]` with the run's generated secret filled in: how the service must verify tokens.
+    pub auth: crate::guard::AuthConfig,
+    /// The folder `[auth]` key files are read from.
+    pub base_dir: PathBuf,
 }
 
 impl TargetContext {
+    /// A reference guard for `[auth]`: the verifier a Rust service can put in front of its
+    /// handlers.
+    pub fn guard(&self) -> Result<Guard, crate::guard::ConfigError> {
+        Guard::from_config(&self.auth, &self.base_dir)
+    }
+
+    /// A log writer for the service (e.g. for `tracing_subscriber`'s `with_writer`): its
+    /// lines reach the oracle.
+    pub fn log_writer(&self) -> super::target::LogWriter {
+        super::target::LogWriter::new(self.log.clone())
+    }
+
     /// A `[target.env]` variable, or an error naming it.
     pub fn var(&self, name: &str) -> Result<&str, String> {
         self.env
@@ -243,8 +268,53 @@ pub async fn run_in_process(
     execute(spec, options, Mode::Direct(target)).await
 }
 
-async fn execute(mut spec: Spec, options: Options, mode: Mode) -> Result<Report, CampaignError> {
+async fn execute(spec: Spec, options: Options, mode: Mode) -> Result<Report, CampaignError> {
     let started = Instant::now();
+    let Started {
+        mut run,
+        mut process,
+        served,
+        target,
+    } = start(spec, &options, mode).await?;
+    let outcome = async {
+        if let (Transport::Http { client, base_url }, Some(target)) = (&run.transport, &target) {
+            wait_ready(
+                client,
+                base_url,
+                &target.ready,
+                Duration::from_secs(target.startup_timeout_s),
+                process.as_mut(),
+            )
+            .await?;
+        }
+        tokio::select! {
+            r = campaign(&mut run, &options, started) => r,
+            _ = tokio::signal::ctrl_c() => Err(CampaignError::Interrupted),
+        }
+    }
+    .await;
+    // Stop everything that was started, whatever the outcome.
+    if let Some(p) = process {
+        p.stop(Duration::from_secs(3)).await;
+    }
+    if let Some(s) = served {
+        s.shutdown().await;
+    }
+    run.llm.shutdown().await;
+    run.sink.shutdown().await;
+    outcome
+}
+
+/// What [`start`] started: the run, and what must be stopped after it.
+struct Started {
+    run: Run,
+    process: Option<TargetProcess>,
+    served: Option<super::Server>,
+    target: Option<crate::spec::Target>,
+}
+
+/// Checks the spec, makes the run's secrets, starts the sink, the fake model and the target.
+async fn start(mut spec: Spec, options: &Options, mode: Mode) -> Result<Started, CampaignError> {
     let direct = matches!(mode, Mode::Direct(_));
     // An in-process service needs no [target]: it is handed over in code.
     let target = match (&spec.target, direct) {
@@ -363,6 +433,11 @@ async fn execute(mut spec: Spec, options: Options, mode: Mode) -> Result<Report,
         env,
         log: built_log.clone(),
         upstream,
+        llm_base_url: llm.base_url(),
+        llm_api_key: llm_key.clone(),
+        downstream_url: sink.base_url(),
+        auth: spec.auth.clone(),
+        base_dir: spec.base_dir.clone(),
     };
     let build_error = |e: String| CampaignError::Bind {
         what: "in-process target",
@@ -404,7 +479,7 @@ async fn execute(mut spec: Spec, options: Options, mode: Mode) -> Result<Report,
     for m in &mut mint {
         m.attacker_base = format!("{}/jwks", sink.attacker_url());
     }
-    let mut run = Run {
+    let run = Run {
         spec,
         guard,
         mint,
@@ -420,33 +495,12 @@ async fn execute(mut spec: Spec, options: Options, mode: Mode) -> Result<Report,
         requests: AtomicU64::new(0),
         serial: false,
     };
-    let outcome = async {
-        if let (Transport::Http { client, base_url }, Some(target)) = (&run.transport, &target) {
-            wait_ready(
-                client,
-                base_url,
-                &target.ready,
-                Duration::from_secs(target.startup_timeout_s),
-                process.as_mut(),
-            )
-            .await?;
-        }
-        tokio::select! {
-            r = campaign(&mut run, &options, started) => r,
-            _ = tokio::signal::ctrl_c() => Err(CampaignError::Interrupted),
-        }
-    }
-    .await;
-    // Stop everything that was started, whatever the outcome.
-    if let Some(p) = process {
-        p.stop(Duration::from_secs(3)).await;
-    }
-    if let Some(s) = served {
-        s.shutdown().await;
-    }
-    run.llm.shutdown().await;
-    run.sink.shutdown().await;
-    outcome
+    Ok(Started {
+        run,
+        process,
+        served,
+        target,
+    })
 }
 
 /// What the report names as the target of an in-process campaign.
@@ -503,48 +557,8 @@ async fn campaign(
     started: Instant,
 ) -> Result<Report, CampaignError> {
     let endpoints = selected_endpoints(&run.spec, options);
-
-    // Baselines: every principal on every endpoint its scope covers, one at a time. They also
-    // tell whether the target's calls can be attributed to concurrent cases.
-    let mut tried = 0;
-    let mut served = 0;
-    let mut first_refusal = None;
     let mut agg = Aggregate::default();
-    for &e in &endpoints {
-        let required = ScopeSet::parse(&run.spec.endpoints[e].scope);
-        for (p, principal) in run.spec.principals.iter().enumerate() {
-            if !ScopeSet::parse(&principal.scope).includes(&required) {
-                continue;
-            }
-            let recipe = CaseRecipe::baseline(e as u8, p as u8);
-            let ex = run_case(run, &recipe, u64::MAX - tried as u64).await;
-            tried += 1;
-            let ok = ex
-                .observation
-                .status
-                .is_some_and(|s| (200..300).contains(&s));
-            if ok {
-                served += 1;
-            } else if first_refusal.is_none() {
-                first_refusal = Some(format!(
-                    "{} {} as {} → {}",
-                    run.spec.endpoints[e].method,
-                    run.spec.endpoints[e].name,
-                    principal.name,
-                    ex.observation
-                        .status
-                        .map_or_else(|| "no response".to_owned(), |s| s.to_string())
-                ));
-            }
-            agg.add(run, ex);
-        }
-    }
-    if tried > 0 && served == 0 {
-        return Err(CampaignError::RefusesValid {
-            tried,
-            first: first_refusal.unwrap_or_default(),
-        });
-    }
+    let tried = baselines(run, &endpoints, &mut agg).await?;
     let planned = planned(&run.spec, options);
     let total = planned.len() as u64;
     let found = AtomicU64::new(0);
@@ -603,6 +617,64 @@ async fn campaign(
     report.stats.one_at_a_time = run.serial;
     report.sort();
     Ok(report)
+}
+
+/// Baselines: every principal on every endpoint its scope covers, one at a time; a target that
+/// serves none of them is misconfigured (or refuses everything), and the run stops. They also
+/// tell whether the target's calls can be attributed to concurrent cases. Returns how many ran.
+async fn baselines(
+    run: &Run,
+    endpoints: &[usize],
+    agg: &mut Aggregate,
+) -> Result<u64, CampaignError> {
+    let mut tried = 0;
+    let mut served = 0;
+    let mut first_refusal = None;
+    for &e in endpoints {
+        let required = ScopeSet::parse(&run.spec.endpoints[e].scope);
+        for (p, principal) in run.spec.principals.iter().enumerate() {
+            if !ScopeSet::parse(&principal.scope).includes(&required) {
+                continue;
+            }
+            let recipe = CaseRecipe::baseline(e as u8, p as u8);
+            let ex = run_case(run, &recipe, u64::MAX - tried).await;
+            tried += 1;
+            let ok = ex
+                .observation
+                .status
+                .is_some_and(|s| (200..300).contains(&s));
+            if ok {
+                served += 1;
+            } else if first_refusal.is_none() {
+                first_refusal = Some(format!(
+                    "{} {} as {} → {}",
+                    run.spec.endpoints[e].method,
+                    run.spec.endpoints[e].name,
+                    principal.name,
+                    ex.observation.status.map_or_else(
+                        || {
+                            format!(
+                                "no response ({})",
+                                ex.observation
+                                    .transport_error
+                                    .as_deref()
+                                    .unwrap_or("connection closed")
+                            )
+                        },
+                        |s| s.to_string()
+                    )
+                ));
+            }
+            agg.add(run, ex);
+        }
+    }
+    if tried > 0 && served == 0 {
+        return Err(CampaignError::RefusesValid {
+            tried: tried as usize,
+            first: first_refusal.unwrap_or_default(),
+        });
+    }
+    Ok(tried)
 }
 
 /// Runs one case and checks it.
@@ -1134,4 +1206,73 @@ pub async fn replay(
         ..Options::default()
     };
     run(spec, options, in_process).await
+}
+
+/// An in-process target kept running to check cases one at a time, as a property test
+/// drives it: the fake model, the sink and the service stay up between cases.
+pub struct Session {
+    run: Run,
+    next_id: AtomicU64,
+}
+
+impl Session {
+    /// Builds the service and checks that it serves valid requests (the baselines).
+    pub async fn start(
+        spec: Spec,
+        seed: u64,
+        target: ServiceTarget,
+    ) -> Result<Session, CampaignError> {
+        let options = Options {
+            seed,
+            ..Options::default()
+        };
+        let Started { run, .. } = start(spec, &options, Mode::Direct(target)).await?;
+        let endpoints: Vec<usize> = (0..run.spec.endpoints.len()).collect();
+        baselines(&run, &endpoints, &mut Aggregate::default()).await?;
+        Ok(Session {
+            run,
+            next_id: AtomicU64::new(0),
+        })
+    }
+
+    /// The spec the session runs.
+    pub fn spec(&self) -> &Spec {
+        &self.run.spec
+    }
+
+    /// Runs one case and checks it against every invariant.
+    pub async fn run_case(&self, recipe: &CaseRecipe) -> Exchange {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        run_case(&self.run, recipe, id).await
+    }
+
+    /// One exchange as a report, a finding per violation: what a failing test prints.
+    pub fn report(&self, ex: &Exchange) -> Report {
+        let endpoint = &self.run.spec.endpoints[ex.plan.endpoint].name;
+        let findings = ex
+            .violations
+            .iter()
+            .map(|v| {
+                let key = (v.invariant, endpoint.clone(), v.kind.clone());
+                let fingerprint = format!("{}/{}/{}", key.0.id(), key.1, key.2);
+                finding(&self.run, key, 1, v.clone(), ex, fingerprint, None)
+            })
+            .collect();
+        let mut report = Report {
+            confab_version: env!("CARGO_PKG_VERSION").to_owned(),
+            target: self.run.target_label.clone(),
+            spec: self.run.spec.origin.clone(),
+            findings,
+            stats: Stats {
+                cases: 1,
+                requests: 1,
+                model_calls: ex.observation.llm_calls.len() as u64,
+                downstream_requests: ex.observation.sink_requests.len() as u64,
+                seed: self.run.seed,
+                ..Stats::default()
+            },
+        };
+        report.sort();
+        report
+    }
 }
