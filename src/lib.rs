@@ -1,11 +1,20 @@
 //! confab: a fuzzing and property-testing harness for HTTP APIs that put an LLM behind
 //! bearer-token (JWT) authorization.
 //!
-//! The crate follows the data flow of `DESIGN.md` §2:
+//! Most users run the `confab` command (`confab scan --spec target.toml`, see the README).
+//! As a library it offers:
 //!
-//! * [`generators`] (`src/gen/`): generators that produce values together with their ground truth;
-//! * [`guard`]: the reference guard, usable on its own by any Rust service;
-//! * [`spec`]: the target spec (TOML) that configures the guard and, later, the harness.
+//! * [`testing`]: **in-process campaigns in your own tests**: hand confab any
+//!   `tower::Service` (an axum `Router`) and it plays the caller, the model and the
+//!   downstream API as function calls, checks every invariant and fails the test with the
+//!   shrunk case; [`testing::Harness`] drives single cases from `proptest!`;
+//! * [`guard`]: the reference guard (RFC 6750 / 7519 / 8725 bearer-token checks), usable on its
+//!   own in front of any Rust service.
+//!
+//! Inside, the modules follow the data flow of `DESIGN.md` §2: [`generators`] (`src/gen/`)
+//! make cases with their ground truth, [`spec`] describes the target, [`harness`] runs cases
+//! (the fake model, the sink, the target process or service), [`oracle`] checks each exchange
+//! against the invariants, [`report`] turns findings into text, JSON, SARIF and JUnit.
 #![forbid(unsafe_code)]
 
 // `gen` is a reserved word in Rust 2024; the folder keeps the name of DESIGN.md §2.
@@ -19,4 +28,5 @@ pub mod oracle;
 pub mod report;
 pub mod spec;
 pub mod targets;
+pub mod testing;
 pub mod wire;

@@ -236,6 +236,26 @@ pub struct Exchange {
     pub curl: String,
 }
 
+/// Names the case, its status and what it broke; leaves out the tokens, the model key and the
+/// bodies, which `Debug` output must never carry.
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("case", &self.plan.id)
+            .field("token_family", &self.plan.token.family)
+            .field("status", &self.observation.status)
+            .field(
+                "violations",
+                &self
+                    .violations
+                    .iter()
+                    .map(|v| format!("{}/{}", v.invariant.id(), v.kind))
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // The system RNG failing leaves zeros: still unique enough per run for markers, and
