@@ -311,10 +311,7 @@ impl Endpoint {
         self.body = match to_toml(body) {
             Some(toml::Value::Table(t)) => Some(t),
             // A non-object body is refused by `build` through an empty marker table.
-            Some(other) => Some(toml::Table::from_iter([(
-                NOT_AN_OBJECT.to_owned(),
-                other,
-            )])),
+            Some(other) => Some(toml::Table::from_iter([(NOT_AN_OBJECT.to_owned(), other)])),
             None => None,
         };
         self
@@ -453,7 +450,10 @@ impl SpecBuilder {
             .validate_policy()
             .map_err(|e| spec.config_error(e))?;
         for (i, e) in spec.endpoints.iter().enumerate() {
-            if e.body.as_ref().is_some_and(|b| b.contains_key(NOT_AN_OBJECT)) {
+            if e.body
+                .as_ref()
+                .is_some_and(|b| b.contains_key(NOT_AN_OBJECT))
+            {
                 return Err(spec.error_at(&format!("endpoint[{i}].body"), "must be a JSON object"));
             }
         }

@@ -960,6 +960,7 @@ async fn send_service(
         obs.transport_error = Some("invalid URL".to_owned());
         return obs;
     };
+    super::upstream::as_on_the_wire(&mut headers);
     headers.insert(
         axum::http::header::HOST,
         axum::http::HeaderValue::from_static("target.confab.invalid"),

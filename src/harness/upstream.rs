@@ -197,6 +197,7 @@ impl Routes {
             .authority()
             .map(|a| a.as_str().to_ascii_lowercase())
             .ok_or_else(|| UpstreamError::Transport("the URL has no host".to_owned()))?;
+        as_on_the_wire(&mut parts.headers);
         if !parts.headers.contains_key(header::HOST)
             && let Ok(host) = HeaderValue::from_str(&authority)
         {
@@ -227,5 +228,23 @@ impl Routes {
             .await
             .map_err(|_| UpstreamError::TooLarge(max_body))?;
         Ok(Response::from_parts(parts, bytes))
+    }
+}
+
+/// Header values as an HTTP/1.1 server hands them over: leading and trailing spaces and tabs
+/// are not part of a field value (RFC 9110 §5.5), so a request that goes through a function
+/// call looks exactly as one that went over a socket.
+pub fn as_on_the_wire(headers: &mut axum::http::HeaderMap) {
+    for value in headers.values_mut() {
+        let bytes = value.as_bytes();
+        let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+        let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
+        let end = bytes.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+        if (start, end) != (0, bytes.len())
+            && let Ok(mut trimmed) = HeaderValue::from_bytes(&bytes[start..end])
+        {
+            trimmed.set_sensitive(value.is_sensitive());
+            *value = trimmed;
+        }
     }
 }
