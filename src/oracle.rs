@@ -4,11 +4,16 @@
 use crate::generators::token::TokenFamily;
 use crate::guard::capability::{Capability, Method};
 use crate::guard::provenance::Untrusted;
-use crate::guard::scrub::{ScrubConfig, Scrubber, ScrubberBuilder, SecretKind};
+use crate::guard::scrub::{
+    Encoding, MAX_SECRET_LEN, MIN_SECRET_LEN, ScrubConfig, Scrubber, ScrubberBuilder, SecretKind,
+    encodings,
+};
 use crate::guard::{Authenticated, Rejection, Secret};
 use crate::observation::{Observation, SinkHost};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// The invariants (DESIGN.md §4). The names are binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -197,6 +202,8 @@ pub struct RunFacts<'a> {
     pub llm_calls_per_request: u32,
     pub max_tokens: u64,
     pub upstream_prompt_bytes: usize,
+    /// The run's cached ECHO finders.
+    pub echo: &'a EchoFinders,
 }
 
 /// The target refused the request (RFC 6750 statuses, or a challenge).
@@ -514,31 +521,120 @@ fn agency(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
 
 /// A scrubber that finds exactly the registered secrets (no patterns, no PII), so ECHO never
 /// fires on text the run did not plant.
-fn secret_finder(
-    case: &CaseFacts<'_>,
-    run: &RunFacts<'_>,
-    system_prompt: Option<&str>,
-) -> Option<Scrubber> {
-    let mut b = ScrubberBuilder::new().config(ScrubConfig {
+/// The ECHO finders that stay the same from case to case (the model key, the signing secret,
+/// the target's system prompt), built once per run and per system prompt: building an
+/// automaton costs far more than scanning a response with it. Only the caller's token
+/// changes per case; its finder is small.
+#[derive(Default)]
+pub struct EchoFinders {
+    by_prompt: std::sync::Mutex<HashMap<Option<String>, Arc<Scrubber>>>,
+}
+
+/// A target whose system prompt changes per request (a name in it, say) is not cached past
+/// this many prompts: its finders are built per case instead.
+const MAX_CACHED_PROMPTS: usize = 64;
+
+impl EchoFinders {
+    fn shared(&self, run: &RunFacts<'_>, system_prompt: Option<&str>) -> Option<Arc<Scrubber>> {
+        let key = system_prompt.map(str::to_owned);
+        let mut cache = self.by_prompt.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = cache.get(&key) {
+            return Some(f.clone());
+        }
+        let built = Arc::new(shared_finder(run, system_prompt)?);
+        if cache.len() < MAX_CACHED_PROMPTS {
+            cache.insert(key, built.clone());
+        }
+        Some(built)
+    }
+}
+
+fn finder_builder() -> ScrubberBuilder {
+    ScrubberBuilder::new().config(ScrubConfig {
         credentials: false,
         pii: false,
         high_entropy: false,
         quick_build: true,
         ..ScrubConfig::default()
-    });
-    if let Some(t) = case.token {
-        b.bearer_token("bearer_token", &Secret::from(t)).ok()?;
-    }
+    })
+}
+
+fn shared_finder(run: &RunFacts<'_>, system_prompt: Option<&str>) -> Option<Scrubber> {
+    let mut b = finder_builder();
     b.secret(SecretKind::LlmApiKey, "llm_api_key", run.llm_api_key)
         .ok()?;
     if let Some(s) = run.signing_secret {
         // A secret too short to register is skipped rather than failing the whole check.
         let _ = b.secret(SecretKind::SigningKey, "signing_key", s);
     }
-    if let Some(p) = system_prompt.filter(|p| p.split_whitespace().count() >= 12) {
+    if let Some(p) = system_prompt {
         let _ = b.system_prompt("system_prompt", p.as_bytes().to_vec());
     }
     b.build().ok()
+}
+
+/// The caller's token and its signature segment, each in every encoding the scrubber knows,
+/// searched one pattern at a time: for one ~300-byte token an automaton costs more to build
+/// than all the searches of a case together.
+struct TokenFinder {
+    /// (label, encoding, pattern)
+    patterns: Vec<(&'static str, Encoding, Vec<u8>)>,
+}
+
+const WHOLE_TOKEN: &str = "bearer_token";
+const TOKEN_SIGNATURE: &str = "bearer_token.signature";
+
+impl TokenFinder {
+    fn new(token: &str) -> Option<TokenFinder> {
+        let raw = token.as_bytes();
+        if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&raw.len()) {
+            return None;
+        }
+        let mut patterns: Vec<(&'static str, Encoding, Vec<u8>)> = encodings(raw)
+            .into_iter()
+            .map(|(e, p)| (WHOLE_TOKEN, e, p))
+            .collect();
+        let segments: Vec<&[u8]> = raw.split(|b| *b == b'.').collect();
+        if let [_, _, sig] = segments.as_slice()
+            && sig.len() >= MIN_SECRET_LEN
+        {
+            patterns.extend(
+                encodings(sig)
+                    .into_iter()
+                    .map(|(e, p)| (TOKEN_SIGNATURE, e, p)),
+            );
+        }
+        Some(TokenFinder { patterns })
+    }
+
+    /// (label, description) of what is in `text`. The signature counts only where the whole
+    /// token is not found, as with the scrubber's longest-match-first rule.
+    fn find(&self, text: &str) -> Vec<(String, String)> {
+        let hay = text.as_bytes();
+        let mut found: Vec<(String, String)> = Vec::new();
+        for (label, enc, pattern) in &self.patterns {
+            let seen = |l: &str| found.iter().any(|(x, _)| x == l);
+            if seen(label) || (*label == TOKEN_SIGNATURE && seen(WHOLE_TOKEN)) {
+                continue;
+            }
+            let present =
+                pattern.len() <= hay.len() && memchr::memmem::find(hay, pattern).is_some();
+            if present {
+                let rule = if *label == WHOLE_TOKEN {
+                    "bearer_token"
+                } else {
+                    "token_signature"
+                };
+                let description = format!(
+                    "{} bytes: registered {rule} {label:?} ({})",
+                    pattern.len(),
+                    enc.as_str()
+                );
+                found.push(((*label).to_owned(), description));
+            }
+        }
+        found
+    }
 }
 
 fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut Vec<Violation>) {
@@ -558,13 +654,34 @@ fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut V
             .collect(),
     ));
     places.push(("target logs", obs.logs.join("\n")));
-    let Some(finder) = secret_finder(case, run, system_prompt.as_deref()) else {
+    // Only a prompt long enough to leak in recognisable spans is watched.
+    // A target that puts the caller's token in its prompt (a finding of its own, upstream)
+    // must not make every echo of the token a "system prompt span" too: the token is cut out
+    // of the prompt, which also keeps the prompt the same from case to case (one finder).
+    let system_prompt = system_prompt
+        .map(|p| match case.token {
+            Some(t) if t.len() >= MIN_SECRET_LEN => p.replace(t, " "),
+            _ => p,
+        })
+        .filter(|p| p.split_whitespace().count() >= 12);
+    let Some(shared) = run.echo.shared(run, system_prompt.as_deref()) else {
         return;
+    };
+    let token = case.token.and_then(TokenFinder::new);
+    let find_all = |shared: &Scrubber, text: &str| -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = shared
+            .find(text.as_bytes())
+            .into_iter()
+            .map(|f| (f.label.unwrap_or_else(|| f.rule.to_owned()), f.description))
+            .collect();
+        if let Some(t) = &token {
+            found.extend(t.find(text));
+        }
+        found
     };
     let mut reported = std::collections::BTreeSet::new();
     for (place, text) in &places {
-        for f in finder.find(text.as_bytes()) {
-            let label = f.label.clone().unwrap_or_else(|| f.rule.to_owned());
+        for (label, description) in find_all(&shared, text) {
             if !reported.insert((place.to_string(), label.clone())) {
                 continue;
             }
@@ -577,7 +694,7 @@ fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut V
                 invariant: Invariant::Echo,
                 severity,
                 kind: format!("{label}_in_{}", place.replace(' ', "_")),
-                observed: format!("{} ({}) found in the {place}", label, f.description),
+                observed: format!("{label} ({description}) found in the {place}"),
             });
         }
     }
@@ -587,12 +704,11 @@ fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut V
     if obs.llm_calls.is_empty() {
         return;
     }
-    let Some(upstream) = secret_finder(case, run, None) else {
+    let Some(upstream) = run.echo.shared(run, None) else {
         return;
     };
     for call in &obs.llm_calls {
-        for f in upstream.find(call.request.body.as_bytes()) {
-            let label = f.label.clone().unwrap_or_else(|| f.rule.to_owned());
+        for (label, description) in find_all(&upstream, &call.request.body) {
             if reported.insert(("upstream".to_owned(), label.clone())) {
                 out.push(Violation {
                     invariant: Invariant::Echo,
@@ -600,7 +716,7 @@ fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut V
                     kind: format!("{label}_sent_upstream"),
                     observed: format!(
                         "{label} ({}) is in the prompt sent to the model",
-                        f.description
+                        description
                     ),
                 });
             }

@@ -224,6 +224,7 @@ struct Run {
     requests: AtomicU64,
     /// Run cases one at a time: the target hides the nonce and the token.
     serial: bool,
+    echo: oracle::EchoFinders,
 }
 
 /// The outcome of one case.
@@ -514,6 +515,7 @@ async fn start(mut spec: Spec, options: &Options, mode: Mode) -> Result<Started,
         seed: options.seed,
         requests: AtomicU64::new(0),
         serial: false,
+        echo: oracle::EchoFinders::default(),
     };
     Ok(Started {
         run,
@@ -796,6 +798,7 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
         llm_calls_per_request: run.spec.limits.llm_calls_per_request,
         max_tokens: run.spec.limits.max_tokens,
         upstream_prompt_bytes: run.spec.limits.upstream_prompt_bytes,
+        echo: &run.echo,
     };
     let violations = if observation.transport_error.as_deref() == Some(UNSENDABLE) {
         Vec::new()

@@ -87,7 +87,7 @@ impl Sink {
         });
         Sink {
             base: super::upstream::DOWNSTREAM_URL.to_owned(),
-            port: 80,
+            port: super::upstream::DOWNSTREAM_PORT,
             shared,
             server: None,
         }
@@ -110,7 +110,7 @@ impl Sink {
         format!("{}{ATTACKER_PREFIX}", self.base)
     }
 
-    /// The port invented loopback URLs use (80 in-process, where loopback is routed here).
+    /// The port invented loopback URLs use.
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -8,8 +8,10 @@
 //! In-process, the model answers at [`MODEL_BASE_URL`] and the downstream at
 //! [`DOWNSTREAM_URL`]; every other host is routed to the sink's attacker host, the way a
 //! proxy would see it, so a service that follows an invented URL is recorded, never connected
-//! anywhere. Both host names are under `.invalid` (RFC 2606): a service that bypasses the seam
-//! with its own client fails to resolve them instead of reaching something real.
+//! anywhere. The two addresses are loopback ones of the same shape as the loopback ports an
+//! HTTP campaign uses (a service's behaviour may depend on a URL's length, as when a model's
+//! echo is cut to fit), on ports above Linux's ephemeral range where nothing listens by
+//! default: a service that bypasses the seam with its own client fails to connect.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -19,12 +21,14 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 /// The model's base URL in an in-process campaign (what `OPENAI_BASE_URL` would hold).
-pub const MODEL_BASE_URL: &str = "http://model.confab.invalid/v1";
+pub const MODEL_BASE_URL: &str = "http://127.0.0.1:65402/v1";
 /// The downstream API's base URL in an in-process campaign (what `DOCS_API_URL` would hold).
-pub const DOWNSTREAM_URL: &str = "http://downstream.confab.invalid";
+pub const DOWNSTREAM_URL: &str = "http://127.0.0.1:65401";
+/// The port of [`DOWNSTREAM_URL`], where invented loopback URLs point in-process.
+pub const DOWNSTREAM_PORT: u16 = 65401;
 
-const MODEL_AUTHORITY: &str = "model.confab.invalid";
-const DOWNSTREAM_AUTHORITY: &str = "downstream.confab.invalid";
+const MODEL_AUTHORITY: &str = "127.0.0.1:65402";
+const DOWNSTREAM_AUTHORITY: &str = "127.0.0.1:65401";
 
 /// Why an outbound call failed. Carries no URL or header: those may hold secrets.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -93,15 +97,7 @@ impl Upstream {
             inner: Inner::InProcess(Arc::new(Routes {
                 model,
                 sink,
-                sink_authorities: vec![
-                    DOWNSTREAM_AUTHORITY,
-                    "127.0.0.1",
-                    "127.0.0.1:80",
-                    "localhost",
-                    "localhost:80",
-                    "[::1]",
-                    "[::1]:80",
-                ],
+                sink_authorities: vec![DOWNSTREAM_AUTHORITY, "localhost:65401"],
             })),
         }
     }
@@ -239,7 +235,10 @@ pub fn as_on_the_wire(headers: &mut axum::http::HeaderMap) {
         let bytes = value.as_bytes();
         let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
         let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
-        let end = bytes.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+        let end = bytes
+            .iter()
+            .rposition(|b| !is_ows(b))
+            .map_or(start, |i| i + 1);
         if (start, end) != (0, bytes.len())
             && let Ok(mut trimmed) = HeaderValue::from_bytes(&bytes[start..end])
         {

@@ -24,7 +24,7 @@ mod prompt;
 mod rules;
 mod stream;
 
-pub use literal::Encoding;
+pub use literal::{Encoding, encodings};
 pub use rules::{PEM_CAP, luhn, ssn_valid};
 pub use stream::{
     DEFAULT_CHUNK, DEFAULT_OVERLAP, MIN_OVERLAP, StreamOptions, Summary, scrub_stream,

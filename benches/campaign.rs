@@ -1,0 +1,70 @@
+//! Harness throughput (cases/s): a whole campaign against the embedded reference target
+//! (hardened, so no finding is shrunk), called in-process as a function versus served on a
+//! loopback port, on the endpoint that never reaches the model (`read`) and on the one that
+//! does (`assist`). Each iteration is one campaign of `CASES` cases after the baselines.
+
+use confab::harness::campaign::{self, Options};
+use confab::spec::Spec;
+use confab::targets::reference::{Flaws, served_target, service_target};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::path::Path;
+use std::time::Duration;
+
+const SPEC: &str = include_str!("../examples/reference/hardened.toml");
+const CASES: u64 = 2_000;
+
+fn options(endpoint: &str) -> Options {
+    Options {
+        cases: CASES,
+        seed: 3,
+        concurrency: 8,
+        shrink_budget: 0,
+        endpoints: vec![endpoint.to_owned()],
+        ..Options::default()
+    }
+}
+
+fn spec() -> Spec {
+    Spec::parse(SPEC, "hardened.toml", Path::new(".")).expect("the example spec parses")
+}
+
+fn campaigns(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("campaign");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .throughput(Throughput::Elements(CASES));
+    for endpoint in ["read", "assist"] {
+        group.bench_function(format!("in_process/{endpoint}"), |b| {
+            b.iter(|| {
+                let report = rt
+                    .block_on(campaign::run_in_process(
+                        spec(),
+                        options(endpoint),
+                        service_target(Some(Flaws::none())),
+                    ))
+                    .expect("campaign runs");
+                assert_eq!(report.stats.cases as usize, CASES as usize + 2);
+            })
+        });
+        group.bench_function(format!("loopback_http/{endpoint}"), |b| {
+            b.iter(|| {
+                rt.block_on(campaign::run(
+                    spec(),
+                    options(endpoint),
+                    Some(served_target(Some(Flaws::none()))),
+                ))
+                .expect("campaign runs")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, campaigns);
+criterion_main!(benches);
