@@ -208,6 +208,12 @@ const SCRIPT: &str = r#"
     root.setAttribute("data-ready", "1");
   });
   window.addEventListener("hashchange", openFromAddress);
+  // What the page loaded besides itself (resource timing): always 0; the browser test
+  // reads it back.
+  window.addEventListener("load", function () {
+    var n = performance.getEntriesByType ? performance.getEntriesByType("resource").length : 0;
+    root.setAttribute("data-resources", String(n));
+  });
 })();
 "#;
 
