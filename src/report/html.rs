@@ -265,7 +265,8 @@ details.finding .body { padding: 0 16px 14px; border-top: 1px solid var(--line);
 .note { color: var(--muted); font-size: 13px; }
 .fix { background: #f1f8e9; border: 1px solid #c5e1a5; border-radius: 6px; padding: 8px 12px; }
 section.remedy { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 6px 18px 14px; margin: 12px 0; }
-.examples { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 12px; }
+.examples { display: grid; grid-template-columns: 1fr; gap: 4px; }
+pre.code { white-space: pre; word-break: normal; }
 .toolbar button { font: inherit; font-size: 13px; margin-right: 6px; padding: 2px 10px; }
 #confab-errors { background: #fff3f3; border: 2px solid var(--high); padding: 8px 14px; }
 footer { margin-top: 36px; color: var(--muted); font-size: 13px; }
@@ -720,8 +721,8 @@ fn observed(f: &Finding, mask: &Masking) -> String {
 
 fn reproduce(f: &Finding, mask: &Masking) -> String {
     let mut s = format!(
-        "<h4>Reproduce</h4>\n<p class=\"note\">The client side, with curl (a test credential \
-         confab minted; it expired with the run):</p>\n<pre class=\"curl\">{}</pre>\n",
+        "<h4>Reproduce</h4>\n<p class=\"note\">The client side, with curl (its bearer token is \
+         a short-lived test credential confab minted for this run):</p>\n<pre class=\"curl\">{}</pre>\n",
         escape(&mask.mask(&f.reproduce.curl))
     );
     if let Some(r) = &f.reproduce.replay {

@@ -263,8 +263,10 @@ except openai.OpenAIError:
     log.warning("model call failed for %s", claims["sub"])   # sub, never the token
     return {"error": "model_unavailable"}, 502               # no token in the message
 
-answer = scrub(msg.content, secrets=[token, token.rsplit(".", 1)[-1],
-                                     OPENAI_API_KEY, JWT_SECRET])"#,
+# Scrubber: as in examples/flask/app.py (secrets, their encodings, prompt spans).
+scrubber = Scrubber(SYSTEM_PROMPT, [OPENAI_API_KEY, JWT_SECRET, token,
+                                    token.rsplit(".", 1)[-1]])
+return {"answer": scrubber.scrub(msg.content or "")}"#,
     rust: r#"use confab::guard::scrub::{ScrubberBuilder, SecretKind};
 use confab::guard::Secret;
 
