@@ -934,7 +934,7 @@ mod tests {
         };
         let html = render(&r, &SpecContext::default(), &Gate::default());
         assert!(html.contains(&format!("<script>{SCRIPT}</script>")));
-        assert!(html.contains(&script_hash(SCRIPT)));
+        assert!(html.contains(&escape(&script_hash(SCRIPT))));
         assert!(html.contains("Clean bill"));
     }
 
