@@ -1,9 +1,10 @@
 //! `confab scan` and `confab replay`: campaigns against a live target, and the outputs CI
-//! reads (text, JSON, SARIF, JUnit), the gate (`--fail-on`, baselines) and sharding.
+//! and people read (text, JSON, SARIF, JUnit, HTML), the gate (`--fail-on`, baselines) and sharding.
 
 use confab::generators::case::CaseRecipe;
 use confab::harness::campaign::{self, CampaignError, Options, ReplayFile};
 use confab::oracle::Severity;
+use confab::report::html::{self, Masking};
 use confab::report::{Baseline, EndpointInfo, Gate, Report, SpecContext, junit, sarif};
 use confab::spec::Spec;
 use std::io::IsTerminal;
@@ -22,6 +23,8 @@ pub enum Format {
     Sarif,
     /// JUnit XML: a suite per endpoint, a test case per invariant.
     Junit,
+    /// One self-contained HTML page: summary, charts, findings, remediation.
+    Html,
 }
 
 impl Format {
@@ -31,6 +34,7 @@ impl Format {
             Format::Json => "json",
             Format::Sarif => "sarif",
             Format::Junit => "junit",
+            Format::Html => "html",
         }
     }
 }
@@ -120,6 +124,9 @@ pub struct ScanArgs {
     /// Also write JUnit XML here.
     #[arg(long, value_name = "PATH")]
     pub out_junit: Option<PathBuf>,
+    /// Also write the HTML report here (one self-contained file).
+    #[arg(long, value_name = "PATH")]
+    pub out_html: Option<PathBuf>,
     /// Exit 1 only for findings at or above this severity (default: any finding).
     #[arg(long, value_enum, default_value_t = FailOn::Low)]
     pub fail_on: FailOn,
@@ -212,9 +219,12 @@ pub struct Outputs {
     pub json: Option<PathBuf>,
     pub sarif: Option<PathBuf>,
     pub junit: Option<PathBuf>,
+    pub html: Option<PathBuf>,
     pub write_baseline: Option<PathBuf>,
     pub verbose: bool,
     pub quiet: bool,
+    /// What the HTML report masks besides its built-in patterns: the spec's literal secrets.
+    pub masking: Masking,
 }
 
 impl Outputs {
@@ -224,6 +234,7 @@ impl Outputs {
             &self.json,
             &self.sarif,
             &self.junit,
+            &self.html,
             &self.write_baseline,
         ]
         .into_iter()
@@ -325,9 +336,11 @@ pub fn scan(args: ScanArgs) -> ExitCode {
         json: args.out_json.clone(),
         sarif: args.out_sarif.clone(),
         junit: args.out_junit.clone(),
+        html: args.out_html.clone(),
         write_baseline: args.write_baseline.clone(),
         verbose: args.verbose,
         quiet: args.quiet,
+        masking: masking(&spec),
     };
     let mut options = Options {
         cases: args.cases,
@@ -407,14 +420,35 @@ pub fn fail_campaign(e: &CampaignError) -> ExitCode {
     super::fail("scan", e)
 }
 
+/// What the HTML report masks for this spec: its literal signing secrets and the literal
+/// values of secret-looking target environment variables (placeholders such as
+/// `{jwt_secret}` are generated per run and masked by pattern).
+pub fn masking(spec: &Spec) -> Masking {
+    let mut secrets = spec.auth.secret_values(&spec.base_dir);
+    if let Some(t) = &spec.target {
+        for (k, v) in &t.env {
+            let k_up = k.to_ascii_uppercase();
+            let secretish = ["KEY", "SECRET", "TOKEN", "PASSWORD"]
+                .iter()
+                .any(|w| k_up.contains(w));
+            // Long enough to be a credential, not a number such as MAX_TOKENS = "2048".
+            if secretish && v.len() >= 12 && !v.bytes().all(|b| b.is_ascii_digit()) {
+                secrets.push((format!("target.env.{k}"), v.as_str().into()));
+            }
+        }
+    }
+    Masking::with_secrets(&secrets)
+}
+
 /// Renders the report in one format under the gate.
 pub fn render(
     report: &Report,
     format: Format,
     gate: &Gate,
     ctx: &SpecContext,
-    verbose: bool,
+    outputs: &Outputs,
 ) -> Result<String, serde_json::Error> {
+    let verbose = outputs.verbose;
     Ok(match format {
         Format::Text => report.render_text_gated(verbose, gate),
         Format::Json => {
@@ -426,6 +460,7 @@ pub fn render(
         }
         Format::Sarif => sarif::to_string(report, ctx, gate),
         Format::Junit => junit::render(report, ctx, gate),
+        Format::Html => html::render_masked(report, ctx, gate, &outputs.masking),
     })
 }
 
@@ -439,7 +474,7 @@ fn write(path: &Path, text: &str, what: &str) -> Result<(), ExitCode> {
 /// Writes every output and returns 0 (the gate passes), 1 (findings fail it) or 2 (an output
 /// could not be written).
 pub fn emit(report: &Report, outputs: &Outputs, gate: &Gate, ctx: &SpecContext) -> ExitCode {
-    let main = match render(report, outputs.format, gate, ctx, outputs.verbose) {
+    let main = match render(report, outputs.format, gate, ctx, outputs) {
         Ok(t) => t,
         Err(e) => return super::fail(&format!("scan: {}", outputs.format.name()), &e),
     };
@@ -458,9 +493,10 @@ pub fn emit(report: &Report, outputs: &Outputs, gate: &Gate, ctx: &SpecContext) 
         (&outputs.json, Format::Json),
         (&outputs.sarif, Format::Sarif),
         (&outputs.junit, Format::Junit),
+        (&outputs.html, Format::Html),
     ] {
         let Some(path) = path else { continue };
-        let text = match render(report, format, gate, ctx, outputs.verbose) {
+        let text = match render(report, format, gate, ctx, outputs) {
             Ok(t) => t,
             Err(e) => return super::fail(&format!("scan: {}", format.name()), &e),
         };

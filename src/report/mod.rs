@@ -1,9 +1,10 @@
 //! Findings as people and tools read them: a terminal summary, JSON, SARIF 2.1.0
-//! ([`sarif`]) and JUnit XML ([`junit`]), and the CI gate ([`Gate`]: `--fail-on`, baselines of
+//! ([`sarif`]), JUnit XML ([`junit`]), a self-contained HTML page ([`html`]), and the CI gate ([`Gate`]: `--fail-on`, baselines of
 //! known findings in [`baseline`]). Reads findings, and what the CLI tells it about the spec
 //! ([`SpecContext`]), nothing else.
 
 pub mod baseline;
+pub mod html;
 pub mod junit;
 pub mod sarif;
 
