@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust tests (property tests, known vectors, fuzz corpus replay, CLI and
 # harness end to end, campaigns against the Flask example target) and the Flask target's own
-# pytest suite. Python packages go into .venv/ (created on first run).
+# pytest suite. Python packages go into .venv/ (created on first run); chromium is installed
+# with apt-get when missing (as root, or through sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python3 ]; then
@@ -10,5 +11,19 @@ fi
 .venv/bin/python3 -m pip install --quiet --disable-pip-version-check \
   -r tests/requirements.txt -r examples/flask/requirements.txt
 export PATH="$PWD/.venv/bin:$PATH"
+# chromium (headless) renders the HTML report in its browser test.
+if ! command -v chromium >/dev/null 2>&1; then
+  # CI may run as root (no sudo there) or as a user with sudo.
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  else
+    echo "chromium is missing, and neither root nor sudo can install it" >&2
+    exit 1
+  fi
+fi
+chromium --version 2>/dev/null || true
+
 cargo test
 CONFAB_BIN="$PWD/target/debug/confab" python3 -m pytest -q examples/flask/test_app.py
