@@ -617,8 +617,11 @@ impl TokenFinder {
             if seen(label) || (*label == TOKEN_SIGNATURE && seen(WHOLE_TOKEN)) {
                 continue;
             }
-            let present =
-                pattern.len() <= hay.len() && memchr::memmem::find(hay, pattern).is_some();
+            // A searcher costs in proportion to its needle: look for a short prefix, then
+            // compare the rest where it occurs.
+            let prefix = &pattern[..pattern.len().min(16)];
+            let present = pattern.len() <= hay.len()
+                && memchr::memmem::find_iter(hay, prefix).any(|at| hay[at..].starts_with(pattern));
             if present {
                 let rule = if *label == WHOLE_TOKEN {
                     "bearer_token"
