@@ -15,7 +15,7 @@ pub const JWT_SECRET_PLACEHOLDER: &str = "{jwt_secret}";
 
 /// A parsed target spec. Its `Debug` leaves out the spec's text, which may hold a literal
 /// secret; `[auth]`'s secrets are [`Secret`]s.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub target: Option<Target>,

@@ -275,3 +275,40 @@ fn the_in_process_upstream_routes_model_downstream_and_anything_else() {
         "{ex:?}"
     );
 }
+
+#[test]
+fn reports_never_carry_the_runs_model_key_or_signing_secret() {
+    // A service that answers with both of the run's secrets.
+    fn leaks(ctx: &TargetContext) -> Router {
+        let key = String::from_utf8_lossy(ctx.llm_api_key.expose()).into_owned();
+        let signing = ctx
+            .auth
+            .secret
+            .as_ref()
+            .map(|s| String::from_utf8_lossy(s.expose()).into_owned())
+            .unwrap_or_default();
+        let body = format!("debug: model key {key}, jwt secret {signing}");
+        Router::new().route("/jobs/{id}", get(move || async move { body }))
+    }
+    let report = confab::testing::Campaign::new(spec())
+        .cases(20)
+        .run_blocking(leaks)
+        .expect("the campaign runs");
+    let kinds: Vec<&str> = report.findings.iter().map(|f| f.kind.as_str()).collect();
+    assert!(kinds.contains(&"llm_api_key_in_response_body"), "{kinds:?}");
+    assert!(kinds.contains(&"signing_key_in_response_body"), "{kinds:?}");
+    let json = serde_json::to_string(&report).expect("the report serializes");
+    // The model key is `sk-confab-` and 32 hex digits; the signing secret 64 hex digits.
+    assert!(
+        !json.contains("sk-confab-"),
+        "the model key is in the report"
+    );
+    let longest_hex_run = json
+        .as_bytes()
+        .split(|b| !b.is_ascii_hexdigit())
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(longest_hex_run < 64, "the signing secret is in the report");
+    assert!(json.contains("[REDACTED:"), "{json}");
+}

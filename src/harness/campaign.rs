@@ -1126,7 +1126,21 @@ fn finding(
         now: 0,
     };
     let endpoint = &run.spec.endpoints[ex.plan.endpoint];
-    let excerpt: String = ex.observation.response_body.chars().take(400).collect();
+    let masker = masker(run);
+    // Fails closed: text that cannot be masked is not shown.
+    let mask = |text: &str| match &masker {
+        Some(m) => m.scrub_str(text).0,
+        None => "(not shown: confab could not mask it)".to_owned(),
+    };
+    // Masked whole, then cut: a cut first could leave half a secret unmasked.
+    let excerpt: String = mask(&ex.observation.response_body)
+        .chars()
+        .take(400)
+        .collect();
+    let mask_json = |v: &serde_json::Value| {
+        let text = mask(&v.to_string());
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
     Finding {
         invariant: key.0,
         severity: violation.severity,
@@ -1134,7 +1148,7 @@ fn finding(
         owasp: key.0.owasp().iter().map(|s| s.to_string()).collect(),
         endpoint: key.1,
         kind: key.2,
-        observed: violation.observed,
+        observed: mask(&violation.observed),
         cases: count,
         fingerprint,
         example: Example {
@@ -1148,13 +1162,13 @@ fn finding(
                 .observation
                 .llm_calls
                 .iter()
-                .map(|c| c.answer.clone())
+                .map(|c| mask_json(&c.answer))
                 .collect(),
             downstream: ex
                 .observation
                 .sink_requests
                 .iter()
-                .map(|r| format!("{} {}", r.request.method, r.request.uri))
+                .map(|r| mask(&format!("{} {}", r.request.method, r.request.uri)))
                 .collect(),
             response_status: ex.observation.status,
             response_excerpt: excerpt,
@@ -1164,6 +1178,26 @@ fn finding(
             replay,
         },
     }
+}
+
+/// Masks the run's own secrets (the model key, the signing secret) in what a report shows, as
+/// the scrubber masks them: reports are shared, and a target that echoes a secret must not make
+/// its report carry it. Tokens stay: they are the short-lived test tokens confab minted.
+fn masker(run: &Run) -> Option<crate::guard::scrub::Scrubber> {
+    use crate::guard::scrub::{ScrubConfig, ScrubberBuilder, SecretKind};
+    let mut b = ScrubberBuilder::new().config(ScrubConfig {
+        credentials: false,
+        pii: false,
+        high_entropy: false,
+        quick_build: true,
+        ..ScrubConfig::default()
+    });
+    b.secret(SecretKind::LlmApiKey, "llm_api_key", &run.llm_key)
+        .ok()?;
+    if let Some(s) = &run.signing_secret {
+        b.secret(SecretKind::SigningKey, "signing_key", s).ok()?;
+    }
+    b.build().ok()
 }
 
 /// A replay file: enough to rerun one exchange against the same spec.
