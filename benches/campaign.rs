@@ -66,5 +66,43 @@ fn campaigns(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, campaigns);
+criterion_group!(benches, campaigns, per_case);
 criterion_main!(benches);
+
+/// Cases checked one after another on one thread, as `confab::testing::Harness` runs them in
+/// a property test: the per-core cost of a case (minting, the service, the oracle).
+fn per_case(c: &mut Criterion) {
+    use confab::generators::case::nth_case;
+    use confab::harness::campaign::Session;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("per_case_one_core");
+    group.throughput(Throughput::Elements(1));
+    for (name, endpoint) in [("read", 0u8), ("assist", 1u8)] {
+        let session = rt
+            .block_on(Session::start(
+                spec(),
+                3,
+                service_target(Some(Flaws::none())),
+            ))
+            .expect("session starts");
+        assert_eq!(session.spec().endpoints[endpoint as usize].name, name);
+        let recipes: Vec<_> = (0..1024)
+            .map(|i| {
+                let mut r = nth_case(3, i);
+                r.endpoint = endpoint;
+                r
+            })
+            .collect();
+        let mut next = 0;
+        group.bench_function(format!("in_process/{name}"), |b| {
+            b.iter(|| {
+                next = (next + 1) % recipes.len();
+                rt.block_on(session.run_case(&recipes[next]))
+            })
+        });
+    }
+    group.finish();
+}

@@ -4,10 +4,7 @@
 use crate::generators::token::TokenFamily;
 use crate::guard::capability::{Capability, Method};
 use crate::guard::provenance::Untrusted;
-use crate::guard::scrub::{
-    Encoding, MAX_SECRET_LEN, MIN_SECRET_LEN, ScrubConfig, Scrubber, ScrubberBuilder, SecretKind,
-    encodings,
-};
+use crate::guard::scrub::{MIN_SECRET_LEN, ScrubConfig, Scrubber, ScrubberBuilder, SecretKind};
 use crate::guard::{Authenticated, Rejection, Secret};
 use crate::observation::{Observation, SinkHost};
 use serde::{Deserialize, Serialize};
@@ -573,73 +570,6 @@ fn shared_finder(run: &RunFacts<'_>, system_prompt: Option<&str>) -> Option<Scru
     b.build().ok()
 }
 
-/// The caller's token and its signature segment, each in every encoding the scrubber knows,
-/// searched one pattern at a time: for one ~300-byte token an automaton costs more to build
-/// than all the searches of a case together.
-struct TokenFinder {
-    /// (label, encoding, pattern)
-    patterns: Vec<(&'static str, Encoding, Vec<u8>)>,
-}
-
-const WHOLE_TOKEN: &str = "bearer_token";
-const TOKEN_SIGNATURE: &str = "bearer_token.signature";
-
-impl TokenFinder {
-    fn new(token: &str) -> Option<TokenFinder> {
-        let raw = token.as_bytes();
-        if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&raw.len()) {
-            return None;
-        }
-        let mut patterns: Vec<(&'static str, Encoding, Vec<u8>)> = encodings(raw)
-            .into_iter()
-            .map(|(e, p)| (WHOLE_TOKEN, e, p))
-            .collect();
-        let segments: Vec<&[u8]> = raw.split(|b| *b == b'.').collect();
-        if let [_, _, sig] = segments.as_slice()
-            && sig.len() >= MIN_SECRET_LEN
-        {
-            patterns.extend(
-                encodings(sig)
-                    .into_iter()
-                    .map(|(e, p)| (TOKEN_SIGNATURE, e, p)),
-            );
-        }
-        Some(TokenFinder { patterns })
-    }
-
-    /// (label, description) of what is in `text`. The signature counts only where the whole
-    /// token is not found, as with the scrubber's longest-match-first rule.
-    fn find(&self, text: &str) -> Vec<(String, String)> {
-        let hay = text.as_bytes();
-        let mut found: Vec<(String, String)> = Vec::new();
-        for (label, enc, pattern) in &self.patterns {
-            let seen = |l: &str| found.iter().any(|(x, _)| x == l);
-            if seen(label) || (*label == TOKEN_SIGNATURE && seen(WHOLE_TOKEN)) {
-                continue;
-            }
-            // A searcher costs in proportion to its needle: look for a short prefix, then
-            // compare the rest where it occurs.
-            let prefix = &pattern[..pattern.len().min(16)];
-            let present = pattern.len() <= hay.len()
-                && memchr::memmem::find_iter(hay, prefix).any(|at| hay[at..].starts_with(pattern));
-            if present {
-                let rule = if *label == WHOLE_TOKEN {
-                    "bearer_token"
-                } else {
-                    "token_signature"
-                };
-                let description = format!(
-                    "{} bytes: registered {rule} {label:?} ({})",
-                    pattern.len(),
-                    enc.as_str()
-                );
-                found.push(((*label).to_owned(), description));
-            }
-        }
-        found
-    }
-}
-
 fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut Vec<Violation>) {
     // The system prompt the target itself sent upstream.
     let system_prompt = obs
@@ -670,7 +600,9 @@ fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut V
     let Some(shared) = run.echo.shared(run, system_prompt.as_deref()) else {
         return;
     };
-    let token = case.token.and_then(TokenFinder::new);
+    let token = case
+        .token
+        .and_then(|t| crate::guard::token_forms::TokenForms::new(t.as_bytes()));
     let find_all = |shared: &Scrubber, text: &str| -> Vec<(String, String)> {
         let mut found: Vec<(String, String)> = shared
             .find(text.as_bytes())
@@ -678,7 +610,11 @@ fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut V
             .map(|f| (f.label.unwrap_or_else(|| f.rule.to_owned()), f.description))
             .collect();
         if let Some(t) = &token {
-            found.extend(t.find(text));
+            found.extend(
+                t.find(text.as_bytes())
+                    .into_iter()
+                    .map(|f| (f.label.to_owned(), f.description)),
+            );
         }
         found
     };

@@ -25,6 +25,7 @@ pub mod scope;
 pub mod scrub;
 pub mod secret;
 pub mod token;
+pub mod token_forms;
 
 pub use capability::{
     AllowedUrl, AuthorizedCall, AuthorizedRequest, Capability, EffectivePrivilege, EndpointPolicy,

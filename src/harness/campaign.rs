@@ -976,22 +976,36 @@ async fn send_service(
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
     let service = service.clone();
-    let mut call = tokio::spawn(async move {
+    let call = async move {
         let resp = service.call(req).await?;
         let (parts, body) = resp.into_parts();
         let bytes = axum::body::to_bytes(body, MAX_RESPONSE_BYTES)
             .await
             .map_err(|e| format!("reading the response: {e}"))?;
         Ok::<_, String>((parts, bytes))
-    });
-    match tokio::time::timeout(timeout, &mut call).await {
-        Err(_) => {
-            // A hung service must not keep running past its case.
-            call.abort();
-            obs.timed_out = true;
+    };
+    // On a multi-threaded runtime the call runs as its own task, so concurrent cases use
+    // every core; on one thread (a property test's harness) a task would only cost. Either way
+    // a panic is caught, and a call past the timeout is dropped, never left running.
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let outcome = if multi_thread {
+        let mut task = tokio::spawn(call);
+        let outcome = tokio::time::timeout(timeout, &mut task).await;
+        if outcome.is_err() {
+            task.abort();
         }
-        Ok(Err(join)) => {
-            obs.transport_error = Some(if join.is_panic() {
+        outcome.map(|joined| joined.map_err(|e| e.is_panic()))
+    } else {
+        use futures_util::FutureExt;
+        tokio::time::timeout(timeout, std::panic::AssertUnwindSafe(call).catch_unwind())
+            .await
+            .map(|caught| caught.map_err(|_| true))
+    };
+    match outcome {
+        Err(_) => obs.timed_out = true,
+        Ok(Err(panicked)) => {
+            obs.transport_error = Some(if panicked {
                 "the service panicked".to_owned()
             } else {
                 "the service call was cancelled".to_owned()

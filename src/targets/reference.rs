@@ -38,6 +38,7 @@ use crate::guard::provenance::{
     Validator,
 };
 use crate::guard::scrub::{Scrubber, ScrubberBuilder, SecretKind, marker};
+use crate::guard::token_forms::TokenForms;
 use crate::guard::{AuthConfig, ConfigError, Guard, Rejection, ScopeSet, Secret, unix_now};
 use crate::harness::campaign::{InProcessTarget, ServiceTarget, TargetContext};
 use crate::harness::target::LogWriter;
@@ -408,6 +409,9 @@ struct App {
     /// The downstream's own host, the only one `fetch_url` may reach under `all_tools` alone.
     downstream_hosts: HostAllowlist,
     audit: AuditLog<std::io::Sink>,
+    /// What the model's answers go through: the model key, the signing secret, system-prompt
+    /// spans and credential patterns. Built once; the caller's token is handled per request.
+    answer_scrubber: Option<Scrubber>,
     /// The signature-only verifier of `skip_claim_checks`.
     lenient_key: Option<jsonwebtoken::DecodingKey>,
 }
@@ -474,6 +478,17 @@ pub fn try_router(cfg: ReferenceConfig) -> Result<Router, ReferenceError> {
     sb.system_prompt("system_prompt", SYSTEM_PROMPT)
         .map_err(|e| build(&e))?;
     let audit = AuditLog::new(std::io::sink(), sb.build().map_err(|e| build(&e))?);
+    let answer_scrubber = {
+        let mut b = ScrubberBuilder::new();
+        let _ = b.secret(SecretKind::LlmApiKey, "llm_api_key", &cfg.llm_api_key);
+        if let Some(s) = &cfg.jwt_secret {
+            let _ = b.secret(SecretKind::SigningKey, "jwt_secret", s);
+        }
+        match b.system_prompt("system_prompt", SYSTEM_PROMPT) {
+            Ok(_) => b.build().ok(),
+            Err(_) => None,
+        }
+    };
 
     let lenient_key = match (&cfg.jwt_secret, cfg.flaws.skip_claim_checks) {
         (Some(s), true) => jsonwebtoken::DecodingKey::from_secret(s.expose()).ok(),
@@ -494,6 +509,7 @@ pub fn try_router(cfg: ReferenceConfig) -> Result<Router, ReferenceError> {
         assist_policy,
         downstream_hosts,
         audit,
+        answer_scrubber,
         lenient_key,
     });
     Ok(Router::new()
@@ -1163,19 +1179,17 @@ impl App {
     /// The model's text on its way to the caller: the caller's token, the LLM key, the
     /// signing secret, system-prompt spans and credential patterns are redacted.
     fn scrub_answer(&self, answer: String, token: &Secret) -> String {
-        let mut b = ScrubberBuilder::new();
-        // A token too long to register is still removed verbatim by `redact_token` below.
-        let _ = b.bearer_token("caller_token", token);
-        let _ = b.secret(SecretKind::LlmApiKey, "llm_api_key", &self.cfg.llm_api_key);
-        if let Some(s) = &self.cfg.jwt_secret {
-            let _ = b.secret(SecretKind::SigningKey, "jwt_secret", s);
-        }
-        let scrubber: Option<Scrubber> = match b.system_prompt("system_prompt", SYSTEM_PROMPT) {
-            Ok(_) => b.build().ok(),
-            Err(_) => None,
-        };
-        match scrubber {
-            Some(s) => redact_token(s.scrub_str(&answer).0, token),
+        match &self.answer_scrubber {
+            Some(s) => {
+                let clean = s.scrub_str(&answer).0;
+                // The caller's token in every encoding; one too long to register is still
+                // removed verbatim by `redact_token`.
+                let clean = match TokenForms::new(token.expose()) {
+                    Some(forms) => forms.redact(&clean),
+                    None => clean,
+                };
+                redact_token(clean, token)
+            }
             // Fail closed: without a scrubber nothing of the model's text goes out.
             None => marker("unscrubbable"),
         }
