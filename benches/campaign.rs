@@ -66,8 +66,35 @@ fn campaigns(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, campaigns, per_case);
-criterion_main!(benches);
+/// `GET /docs/{id}`: the reference guard, then a fixed answer.
+fn minimal_service(ctx: confab::harness::campaign::TargetContext) -> axum::Router {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    let guard = std::sync::Arc::new(ctx.guard().expect("guard"));
+    let needed = confab::guard::ScopeSet::parse("docs:read");
+    axum::Router::new().route(
+        "/docs/{id}",
+        axum::routing::get(move |headers: HeaderMap| {
+            let (guard, needed) = (guard.clone(), needed.clone());
+            async move {
+                let values: Vec<&[u8]> = headers
+                    .get_all("authorization")
+                    .iter()
+                    .map(|v| v.as_bytes())
+                    .collect();
+                match guard.decide(&values, &needed, confab::guard::unix_now()) {
+                    Ok(_) => (StatusCode::OK, "{}").into_response(),
+                    Err(r) => {
+                        let status =
+                            StatusCode::from_u16(r.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+                        let challenge = guard.challenge(r, Some(&needed));
+                        (status, [("www-authenticate", challenge)]).into_response()
+                    }
+                }
+            }
+        }),
+    )
+}
 
 /// Cases checked one after another on one thread, as `confab::testing::Harness` runs them in
 /// a property test: the per-core cost of a case (minting, the service, the oracle).
@@ -104,5 +131,30 @@ fn per_case(c: &mut Criterion) {
             })
         });
     }
+    // The harness's own cost: a service that only runs the guard and answers.
+    let session = rt
+        .block_on(Session::start(
+            spec(),
+            3,
+            Box::new(|ctx| Ok(minimal_service(ctx).into())),
+        ))
+        .expect("session starts");
+    let recipes: Vec<_> = (0..1024)
+        .map(|i| {
+            let mut r = nth_case(3, i);
+            r.endpoint = 0;
+            r
+        })
+        .collect();
+    let mut next = 0;
+    group.bench_function("in_process/guard_only_service", |b| {
+        b.iter(|| {
+            next = (next + 1) % recipes.len();
+            rt.block_on(session.run_case(&recipes[next]))
+        })
+    });
     group.finish();
 }
+
+criterion_group!(benches, campaigns, per_case);
+criterion_main!(benches);
