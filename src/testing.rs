@@ -98,14 +98,37 @@ pub use crate::harness::upstream::{DOWNSTREAM_URL, MODEL_BASE_URL, Upstream, Ups
 pub use crate::report::{Finding, Report};
 pub use crate::spec::{Endpoint, Limits, Principal, Spec, SpecBuilder};
 
+/// What confab can test in-process: any cloneable `tower::Service` over HTTP requests whose
+/// response converts into one (an axum `Router`, a `MethodRouter`, a `ServiceBuilder` stack).
+pub trait Service:
+    tower::Service<
+        axum::http::Request<axum::body::Body>,
+        Response: axum::response::IntoResponse,
+        Error: std::fmt::Display,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Service for S where
+    S: tower::Service<
+            axum::http::Request<axum::body::Body>,
+            Response: axum::response::IntoResponse,
+            Error: std::fmt::Display,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// Wraps a service builder as the campaign's target.
 fn service_target<F, S>(build: F) -> ServiceTarget
 where
     F: FnOnce(&TargetContext) -> S + Send + 'static,
-    S: tower::Service<axum::http::Request<axum::body::Body>> + Clone + Send + 'static,
-    S::Response: axum::response::IntoResponse,
-    S::Error: std::fmt::Display,
-    S::Future: Send + 'static,
+    S: Service,
 {
     Box::new(move |ctx| Ok(TargetService::new(build(&ctx))))
 }
@@ -171,10 +194,7 @@ impl Campaign {
     pub async fn run<F, S>(self, build: F) -> Result<Report, CampaignError>
     where
         F: FnOnce(&TargetContext) -> S + Send + 'static,
-        S: tower::Service<axum::http::Request<axum::body::Body>> + Clone + Send + 'static,
-        S::Response: axum::response::IntoResponse,
-        S::Error: std::fmt::Display,
-        S::Future: Send + 'static,
+        S: Service,
     {
         campaign::run_in_process(self.spec, self.options, service_target(build)).await
     }
@@ -183,10 +203,7 @@ impl Campaign {
     pub fn run_blocking<F, S>(self, build: F) -> Result<Report, CampaignError>
     where
         F: FnOnce(&TargetContext) -> S + Send + 'static,
-        S: tower::Service<axum::http::Request<axum::body::Body>> + Clone + Send + 'static,
-        S::Response: axum::response::IntoResponse,
-        S::Error: std::fmt::Display,
-        S::Future: Send + 'static,
+        S: Service,
     {
         runtime()?.block_on(self.run(build))
     }
@@ -274,10 +291,7 @@ impl Harness {
     pub fn new<F, S>(spec: Spec, build: F) -> Result<Harness, CampaignError>
     where
         F: FnOnce(&TargetContext) -> S + Send + 'static,
-        S: tower::Service<axum::http::Request<axum::body::Body>> + Clone + Send + 'static,
-        S::Response: axum::response::IntoResponse,
-        S::Error: std::fmt::Display,
-        S::Future: Send + 'static,
+        S: Service,
     {
         let runtime = runtime()?;
         let seed = std::env::var("CONFAB_SEED")
