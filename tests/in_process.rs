@@ -4,7 +4,8 @@
 use confab::harness::campaign::{self, IN_PROCESS_LABEL, Options};
 use confab::report::Report;
 use confab::spec::Spec;
-use confab::targets::reference::{Flaws, served_target, service_target};
+use confab::targets::reference::{Flaws, ReferenceConfig, router, served_target};
+use confab::testing::Campaign;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -48,9 +49,19 @@ async fn both(flaws: Flaws, cases: u64, seed: u64) -> (Report, Report) {
     .await
     .expect("HTTP campaign ends in time")
     .expect("HTTP campaign runs");
+    // In-process through the public testing API, as a user would write it.
     let direct = tokio::time::timeout(
         limit,
-        campaign::run_in_process(spec(), options(cases, seed), service_target(Some(flaws))),
+        Campaign::new(spec())
+            .cases(cases)
+            .seed(seed)
+            .concurrency(1)
+            .shrink_budget(2)
+            .run(move |ctx| {
+                let mut cfg = ReferenceConfig::from_context(ctx).expect("the spec's env");
+                cfg.flaws = flaws;
+                router(cfg)
+            }),
     )
     .await
     .expect("in-process campaign ends in time")
