@@ -223,7 +223,7 @@ struct Run {
     seed: u64,
     requests: AtomicU64,
     /// Run cases one at a time: the target hides the nonce and the token.
-    serial: bool,
+    serial: std::sync::atomic::AtomicBool,
     echo: oracle::EchoFinders,
 }
 
@@ -292,11 +292,12 @@ pub async fn run_in_process(
 async fn execute(spec: Spec, options: Options, mode: Mode) -> Result<Report, CampaignError> {
     let started = Instant::now();
     let Started {
-        mut run,
+        run,
         mut process,
         served,
         target,
     } = start(spec, &options, mode).await?;
+    let run = Arc::new(run);
     let outcome = async {
         if let (Transport::Http { client, base_url }, Some(target)) = (&run.transport, &target) {
             wait_ready(
@@ -309,7 +310,7 @@ async fn execute(spec: Spec, options: Options, mode: Mode) -> Result<Report, Cam
             .await?;
         }
         tokio::select! {
-            r = campaign(&mut run, &options, started) => r,
+            r = campaign(&run, &options, started) => r,
             _ = tokio::signal::ctrl_c() => Err(CampaignError::Interrupted),
         }
     }
@@ -321,8 +322,12 @@ async fn execute(spec: Spec, options: Options, mode: Mode) -> Result<Report, Cam
     if let Some(s) = served {
         s.shutdown().await;
     }
-    run.llm.shutdown().await;
-    run.sink.shutdown().await;
+    // Every case task has ended with the campaign; after an interrupt one may still hold
+    // the run, and its servers then stop when it drops.
+    if let Some(run) = Arc::into_inner(run) {
+        run.llm.shutdown().await;
+        run.sink.shutdown().await;
+    }
     outcome
 }
 
@@ -514,7 +519,7 @@ async fn start(mut spec: Spec, options: &Options, mode: Mode) -> Result<Started,
         resources: resource_facts,
         seed: options.seed,
         requests: AtomicU64::new(0),
-        serial: false,
+        serial: std::sync::atomic::AtomicBool::new(false),
         echo: oracle::EchoFinders::default(),
     };
     Ok(Started {
@@ -574,7 +579,7 @@ fn selected_endpoints(spec: &Spec, options: &Options) -> Vec<usize> {
 }
 
 async fn campaign(
-    run: &mut Run,
+    run: &Arc<Run>,
     options: &Options,
     started: Instant,
 ) -> Result<Report, CampaignError> {
@@ -589,7 +594,7 @@ async fn campaign(
     // stays one at a time; otherwise it runs concurrently, in batches, and falls back the
     // moment a call cannot be attributed.
     const WARM_UP: usize = 24;
-    let mut serial = run.serial;
+    let mut serial = run.serial.load(Ordering::Relaxed);
     let mut next = 0;
     while next < planned.len() {
         let guessed_before = run.llm.guessed_attributions() + run.sink.guessed_attributions();
@@ -608,19 +613,27 @@ async fn campaign(
         };
         let batch = planned[next..next + batch_len].to_vec();
         next += batch_len;
-        let run_ref: &Run = run;
-        let mut stream = futures_util::stream::iter(
-            batch
-                .into_iter()
-                .map(|(i, recipe)| async move { run_case(run_ref, &recipe, i).await }),
-        )
+        let parallel = multi_threaded();
+        let mut stream = futures_util::stream::iter(batch.into_iter().map(|(i, recipe)| {
+            let run = Arc::clone(run);
+            async move {
+                if !parallel {
+                    return run_case(&run, &recipe, i).await;
+                }
+                // Each case on a task of its own: minting and checking use every core.
+                match tokio::spawn(async move { run_case(&run, &recipe, i).await }).await {
+                    Ok(ex) => ex,
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                }
+            }
+        }))
         .buffer_unordered(concurrency);
         while let Some(ex) = stream.next().await {
             let f = found.fetch_add(ex.violations.len() as u64, Ordering::Relaxed)
                 + ex.violations.len() as u64;
-            agg.add(run_ref, ex);
+            agg.add(run, ex);
             if let Some(progress) = &options.progress {
-                progress(agg.stats.cases - tried as u64, total, f);
+                progress(agg.stats.cases - tried, total, f);
             }
         }
         drop(stream);
@@ -630,13 +643,13 @@ async fn campaign(
             serial = true;
         }
     }
-    run.serial = serial;
+    run.serial.store(serial, Ordering::Relaxed);
 
     let mut report = group(run, agg, options).await?;
     report.stats.duration_ms = started.elapsed().as_millis() as u64;
     report.stats.requests = run.requests.load(Ordering::Relaxed);
     report.stats.seed = options.seed;
-    report.stats.one_at_a_time = run.serial;
+    report.stats.one_at_a_time = run.serial.load(Ordering::Relaxed);
     report.sort();
     Ok(report)
 }
@@ -895,6 +908,13 @@ async fn send(run: &Run, plan: &CasePlan) -> (Observation, String) {
     (obs, curl)
 }
 
+/// True on a multi-threaded runtime, where work spawned as tasks runs on every core; on one
+/// thread a task only costs.
+fn multi_threaded() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
 /// The base URL requests to an in-process service are written against (in `curl` lines and
 /// the `Host` header); nothing resolves it.
 const IN_PROCESS_BASE: &str = "http://target.confab.invalid";
@@ -987,9 +1007,7 @@ async fn send_service(
     // On a multi-threaded runtime the call runs as its own task, so concurrent cases use
     // every core; on one thread (a property test's harness) a task would only cost. Either way
     // a panic is caught, and a call past the timeout is dropped, never left running.
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    let outcome = if multi_thread {
+    let outcome = if multi_threaded() {
         let mut task = tokio::spawn(call);
         let outcome = tokio::time::timeout(timeout, &mut task).await;
         if outcome.is_err() {
