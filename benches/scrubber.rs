@@ -256,7 +256,58 @@ fn dump_corpus() -> Option<io::Result<()>> {
     })())
 }
 
+/// `CONFAB_PROFILE=<label>`: one pass of one scrubber over the corpus and exit, for callgrind
+/// (`valgrind --tool=callgrind target/release/deps/scrubber-* `) without criterion's noise.
+/// Labels: full_0, full_10, full_1000, rules, entropy, literals_1000, stream_10.
+fn profile_once() -> Option<()> {
+    let label = std::env::var("CONFAB_PROFILE").ok()?;
+    let bytes = std::env::var("CONFAB_CORPUS_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CORPUS_BYTES);
+    let opts = if std::env::var("CONFAB_CORPUS_NON_ASCII").is_ok_and(|v| v == "1") {
+        corpus::Options::non_ascii(bytes)
+    } else {
+        corpus::Options::ascii(bytes)
+    };
+    let text = corpus::generate(opts);
+    let default = ScrubConfig::default;
+    let s = match label.as_str() {
+        "full_0" => scrubber(0, default()),
+        "full_10" | "stream_10" => scrubber(10, default()),
+        "full_1000" => scrubber(1000, default()),
+        "rules" => scrubber(
+            0,
+            ScrubConfig {
+                high_entropy: false,
+                ..default()
+            },
+        ),
+        "entropy" => scrubber(
+            0,
+            ScrubConfig {
+                high_entropy: true,
+                ..no_rules()
+            },
+        ),
+        "literals_1000" => scrubber(1000, no_rules()),
+        other => panic!("unknown CONFAB_PROFILE {other}"),
+    };
+    let n = if label == "stream_10" {
+        scrub_stream(&s, &text[..], io::sink(), |_| Ok(()))
+            .expect("sink never fails")
+            .findings as usize
+    } else {
+        s.scrub(black_box(&text)).findings.len()
+    };
+    eprintln!("{label}: {} bytes, {n} findings", text.len());
+    Some(())
+}
+
 fn main() {
+    if profile_once().is_some() {
+        return;
+    }
     match dump_corpus() {
         Some(Ok(())) => {}
         // A closed pipe (`| head`) is the reader's choice, not an error.

@@ -216,10 +216,25 @@ impl Patterns {
 
     /// Appends every accepted candidate in `hay` to `out`.
     pub fn scan(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        let mut pos = 0;
-        while pos <= hay.len() {
-            let Some(m) = self.re.search(&Input::new(hay).range(pos..)) else {
-                break;
+        self.scan_window(hay, 0, hay.len(), out);
+    }
+
+    /// [`Patterns::scan`] of the candidates that start in `pos..until`, where `until` is a line
+    /// end (a `\n` or the end of `hay`): no rule's regex matches a line break, so a candidate
+    /// never crosses `until`, and the scan resumes at a match's end (an accepted PEM block may extend
+    /// past it; neighbouring bytes are read from all of `hay`). So each line is scanned on its
+    /// own, and scanning only some lines finds exactly what one scan of the whole text finds on
+    /// them. Returns where the scan stopped.
+    pub fn scan_window(
+        &self,
+        hay: &[u8],
+        mut pos: usize,
+        until: usize,
+        out: &mut Vec<Hit>,
+    ) -> usize {
+        while pos < until {
+            let Some(m) = self.re.search(&Input::new(hay).range(pos..until)) else {
+                return until;
             };
             let rule = &RULES[m.pattern().as_usize()];
             match accept(rule, hay, m.start(), m.end()) {
@@ -238,6 +253,7 @@ impl Patterns {
                 None => pos = m.start() + 1,
             }
         }
+        pos
     }
 }
 
