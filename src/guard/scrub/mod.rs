@@ -32,7 +32,6 @@ pub use stream::{
 };
 
 use crate::guard::Secret;
-use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
@@ -368,16 +367,11 @@ impl ScrubberBuilder {
         let literals = if self.patterns.is_empty() {
             None
         } else {
-            let kind = self
-                .config
-                .quick_build
-                .then_some(aho_corasick::AhoCorasickKind::ContiguousNFA);
-            let ac = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .kind(kind)
-                .build(self.patterns.iter().map(|(p, _, _)| p.expose()))
-                .map_err(|e| ScrubError::Build(e.to_string()))?;
-            Some(ac)
+            let pats: Vec<&[u8]> = self.patterns.iter().map(|(p, _, _)| p.expose()).collect();
+            Some(
+                literal::Literals::new(&pats, self.config.quick_build)
+                    .map_err(ScrubError::Build)?,
+            )
         };
         let max_literal = self
             .patterns
@@ -414,7 +408,7 @@ impl ScrubberBuilder {
 /// The compiled scrubber: cheap to share (`&Scrubber` is `Sync`), never prints what it holds.
 pub struct Scrubber {
     config: ScrubConfig,
-    literals: Option<AhoCorasick>,
+    literals: Option<literal::Literals>,
     literal_meta: Vec<(u32, Encoding)>,
     /// A literal pattern holds a line break: re-scans after a redaction cannot stay within
     /// the marker's lines (see `detect_near_markers`).
@@ -510,7 +504,7 @@ impl Scrubber {
     fn detect(&self, text: &[u8]) -> Vec<Hit> {
         let mut hits = Vec::new();
         if let Some(ac) = &self.literals {
-            self.literal_hits(ac, text, aho_corasick::Input::new(text), &mut hits);
+            self.literal_hits(ac, text, 0..text.len(), &mut hits);
         }
         if self.config.credentials || self.config.pii {
             let mut pat = Vec::new();
@@ -550,11 +544,10 @@ impl Scrubber {
         let mut hits = Vec::new();
         if let Some(ac) = &self.literals {
             if self.literal_multiline {
-                self.literal_hits(ac, out, aho_corasick::Input::new(out), &mut hits);
+                self.literal_hits(ac, out, 0..out.len(), &mut hits);
             } else {
                 for w in &windows {
-                    let input = aho_corasick::Input::new(out).span(w.clone());
-                    self.literal_hits(ac, out, input, &mut hits);
+                    self.literal_hits(ac, out, w.clone(), &mut hits);
                 }
             }
         }
@@ -588,22 +581,22 @@ impl Scrubber {
         hits
     }
 
-    /// Registered-secret matches in `input` (a span of `text`).
+    /// Registered-secret matches in `span` of `text`.
     fn literal_hits(
         &self,
-        ac: &AhoCorasick,
+        ac: &literal::Literals,
         text: &[u8],
-        input: aho_corasick::Input<'_>,
+        span: Range<usize>,
         hits: &mut Vec<Hit>,
     ) {
-        for m in ac.find_iter(input) {
-            let Some(&(idx, enc)) = self.literal_meta.get(m.pattern().as_usize()) else {
-                continue;
+        ac.for_each(text, span, |start, end, pattern| {
+            let Some(&(idx, enc)) = self.literal_meta.get(pattern) else {
+                return;
             };
             let (s, e) = if enc.is_base64() {
-                literal::widen_base64(text, m.start(), m.end(), enc == Encoding::Base64Url)
+                literal::widen_base64(text, start, end, enc == Encoding::Base64Url)
             } else {
-                (m.start(), m.end())
+                (start, end)
             };
             let kind = self
                 .secrets
@@ -617,7 +610,7 @@ impl Scrubber {
                 kind: FindingKind::RegisteredSecret,
                 detail: HitDetail::Secret(idx, enc),
             });
-        }
+        });
     }
 
     /// Merged regions of `text` after re-scanning the redacted result until it is clean.
