@@ -304,8 +304,50 @@ fn profile_once() -> Option<()> {
     Some(())
 }
 
+/// `CONFAB_SERVE_FAKES=<file>`: starts the harness's downstream sink (serving `doc-a1`,
+/// `doc-a2` of alice and `doc-b1` of bob at `/docs/{id}`) and fake model (API key from
+/// `CONFAB_FAKE_LLM_KEY`), writes `DOCS_API_URL=…` and `OPENAI_BASE_URL=…` lines to the file,
+/// and serves until killed: what `benches/compare/run.sh` points a reference target at when it
+/// loads it with `wrk`, as a campaign would.
+fn serve_fakes() -> Option<()> {
+    use confab::harness::fake_llm::FakeLlm;
+    use confab::harness::sink::{Resource, Sink};
+    let out = std::env::var("CONFAB_SERVE_FAKES").ok()?;
+    let key = std::env::var("CONFAB_FAKE_LLM_KEY").unwrap_or_else(|_| "sk-bench".to_owned());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let docs = [("doc-a1", "alice"), ("doc-a2", "alice"), ("doc-b1", "bob")];
+        let resources = docs
+            .iter()
+            .map(|(id, owner)| Resource {
+                id: (*id).to_owned(),
+                owner: (*owner).to_owned(),
+                marker: format!("bench-marker-{id}"),
+            })
+            .collect();
+        let sink = Sink::start("/docs/{id}", resources)
+            .await
+            .expect("sink starts");
+        let llm = FakeLlm::start(Secret::from(key.as_str()), 1_000_000)
+            .await
+            .expect("fake model starts");
+        let urls = format!(
+            "DOCS_API_URL={}\nOPENAI_BASE_URL={}\n",
+            sink.base_url(),
+            llm.base_url()
+        );
+        std::fs::write(&out, urls).expect("writes the URLs");
+        std::future::pending::<()>().await;
+    });
+    Some(())
+}
+
 fn main() {
-    if profile_once().is_some() {
+    if profile_once().is_some() || serve_fakes().is_some() {
         return;
     }
     match dump_corpus() {

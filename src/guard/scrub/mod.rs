@@ -51,6 +51,10 @@ pub const MAX_SECRET_LEN: usize = 4096;
 /// Most re-scans after a redaction; two are enough in practice.
 const MAX_ROUNDS: usize = 6;
 
+/// Every marker the scrubber can write, built once.
+static MARKERS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| rule_ids().into_iter().map(marker).collect());
+
 /// The redaction marker for a rule.
 pub fn marker(rule: &str) -> String {
     format!("[REDACTED:{rule}]")
@@ -297,13 +301,15 @@ impl ScrubberBuilder {
         if raw.len() > MAX_SECRET_LEN {
             return Err(ScrubError::SecretTooLong { label });
         }
-        let markers: Vec<String> = rule_ids().into_iter().map(marker).collect();
         let encs = literal::encodings(raw);
-        // A pattern inside a marker would make the scrubber's own output match again.
+        // A pattern inside a marker would make the scrubber's own output match again. Markers
+        // are short: most patterns are longer than any and need no search (the oracle
+        // registers secrets for every case, so this runs often).
+        let markers = &*MARKERS;
         let collides = encs.iter().any(|(_, p)| {
             markers
                 .iter()
-                .any(|m| memchr::memmem::find(m.as_bytes(), p).is_some())
+                .any(|m| p.len() <= m.len() && memchr::memmem::find(m.as_bytes(), p).is_some())
         });
         if collides {
             return Err(ScrubError::CollidesWithMarker { label });
