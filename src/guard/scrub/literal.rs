@@ -181,6 +181,10 @@ impl Part {
 pub struct Literals {
     /// (searcher, index of its first pattern).
     parts: Vec<(Part, usize)>,
+    /// For one large automaton: the bytes any pattern holds and the shortest pattern. A match
+    /// lies inside a run of such bytes at least that long, so the automaton only scans those
+    /// runs (most words of prose are shorter than any encoding of a secret).
+    runs: Option<([bool; 256], usize)>,
 }
 
 impl Literals {
@@ -223,7 +227,50 @@ impl Literals {
             };
             parts.push((part, k * per.max(1)));
         }
-        Ok(Literals { parts })
+        let runs = (parts.len() == 1 && patterns.len() > PACKED_LIMIT * MAX_PARTS).then(|| {
+            let mut alphabet = [false; 256];
+            for p in patterns {
+                for &b in *p {
+                    alphabet[usize::from(b)] = true;
+                }
+            }
+            let min = patterns.iter().map(|p| p.len()).min().unwrap_or(1).max(1);
+            (alphabet, min)
+        });
+        Ok(Literals { parts, runs })
+    }
+
+    /// Calls `f(run)` for each maximal run of `alphabet` bytes in `span` at least `min` long,
+    /// looking at about one byte in `min` where runs are short (as the entropy scan does).
+    fn each_run(
+        hay: &[u8],
+        span: std::ops::Range<usize>,
+        alphabet: &[bool; 256],
+        min: usize,
+        mut f: impl FnMut(std::ops::Range<usize>),
+    ) {
+        let end = span.end;
+        let mut i = span.start;
+        // Invariant: `i == span.start` or `hay[i - 1]` is not in the alphabet.
+        while i + min <= end {
+            let p = i + min - 1;
+            if !alphabet[usize::from(hay[p])] {
+                i = p + 1;
+                continue;
+            }
+            let mut s = p;
+            while s > i && alphabet[usize::from(hay[s - 1])] {
+                s -= 1;
+            }
+            let mut e = p + 1;
+            while e < end && alphabet[usize::from(hay[e])] {
+                e += 1;
+            }
+            if e - s >= min {
+                f(s..e);
+            }
+            i = e + 1;
+        }
     }
 
     /// Calls `f(start, end, pattern)` for each leftmost-longest match in `span` of `hay`, in
@@ -236,8 +283,14 @@ impl Literals {
         mut f: impl FnMut(usize, usize, usize),
     ) {
         if let [(Part::Automaton(ac), base)] = self.parts.as_slice() {
-            for m in ac.find_iter(Input::new(hay).span(span)) {
-                f(m.start(), m.end(), base + m.pattern().as_usize());
+            let mut search = |span: std::ops::Range<usize>| {
+                for m in ac.find_iter(Input::new(hay).span(span)) {
+                    f(m.start(), m.end(), base + m.pattern().as_usize());
+                }
+            };
+            match &self.runs {
+                Some((alphabet, min)) => Self::each_run(hay, span, alphabet, *min, search),
+                None => search(span),
             }
             return;
         }
@@ -292,6 +345,21 @@ mod tests {
             .expect("builds");
         let one = Literals {
             parts: vec![(Part::Automaton(ac), 0)],
+            runs: None,
+        };
+        // The same automaton scanning only the runs of pattern bytes.
+        let ac2 = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&refs)
+            .expect("builds");
+        let mut alphabet = [false; 256];
+        refs.iter()
+            .flat_map(|p| p.iter())
+            .for_each(|&b| alphabet[usize::from(b)] = true);
+        let min = refs.iter().map(|p| p.len()).min().unwrap_or(1);
+        let by_runs = Literals {
+            parts: vec![(Part::Automaton(ac2), 0)],
+            runs: Some((alphabet, min)),
         };
         let frags: Vec<&[u8]> = refs
             .iter()
@@ -315,6 +383,13 @@ mod tests {
                 v
             };
             let want = collect(&one, 0..t.len());
+            assert_eq!(collect(&by_runs, 0..t.len()), want, "runs");
+            let mid = t.len() / 3;
+            assert_eq!(
+                collect(&by_runs, mid..t.len()),
+                collect(&one, mid..t.len()),
+                "runs, mid"
+            );
             for per in [1, 5, 13, 64, refs.len()] {
                 let parts = Literals::with_part_size(&refs, false, per).expect("builds");
                 assert_eq!(collect(&parts, 0..t.len()), want, "part size {per}");
