@@ -249,6 +249,21 @@ fn next_digit(hay: &[u8], mut from: usize, until: usize) -> Option<usize> {
     (from..until).find(|&i| hay[i].is_ascii_digit())
 }
 
+/// A necessary condition for a number-group match at `c` (checked before running the
+/// automaton there): `(` and three digits; `+` and a digit 1-9; or a digit followed by a digit,
+/// or by a space or `-` and a digit (every other number rule starts with three digits).
+fn may_start_number(hay: &[u8], c: usize, until: usize) -> bool {
+    let at = |k: usize| if c + k < until { hay[c + k] } else { 0 };
+    match at(0) {
+        b'(' => at(1).is_ascii_digit() && at(2).is_ascii_digit() && at(3).is_ascii_digit(),
+        b'+' => matches!(at(1), b'1'..=b'9'),
+        b'0'..=b'9' => {
+            at(1).is_ascii_digit() || (matches!(at(1), b' ' | b'-') && at(2).is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
 impl Patterns {
     fn compile() -> Result<Patterns, String> {
         Ok(Patterns {
@@ -279,6 +294,9 @@ impl Patterns {
                 .checked_sub(1)
                 .filter(|&c| c >= pos && matches!(hay[c], b'(' | b'+'));
             for c in before.into_iter().chain([d]) {
+                if !may_start_number(hay, c, until) {
+                    continue;
+                }
                 let input = Input::new(hay).range(c..until).anchored(Anchored::Yes);
                 if let Some(m) = self.number.search(&input) {
                     return Next::At((m.start(), m.end(), NUM_START + m.pattern().as_usize()));
