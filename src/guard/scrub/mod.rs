@@ -176,7 +176,9 @@ pub enum ScrubError {
     SecretTooShort { label: String },
     #[error("secret {label:?} is longer than {MAX_SECRET_LEN} bytes")]
     SecretTooLong { label: String },
-    #[error("secret {label:?} (or one of its encodings) occurs in a redaction marker")]
+    #[error(
+        "secret {label:?} (or one of its encodings) occurs in a redaction marker or can be completed by one"
+    )]
     CollidesWithMarker { label: String },
     #[error("system prompt {label:?} has {words} words, fewer than the span length {min}")]
     PromptTooShort {
@@ -306,10 +308,21 @@ impl ScrubberBuilder {
         // are short: most patterns are longer than any and need no search (the oracle
         // registers secrets for every case, so this runs often).
         let markers = &*MARKERS;
+        // A pattern that a marker could start or end (it begins with a marker's tail, `…]`, or
+        // ends with a marker's head, `[…`) would be re-formed by the marker and the text next
+        // to it after every redaction, one byte at a time. Only patterns holding `[` or `]`
+        // can, so only raw secrets with brackets are refused.
+        let straddles = |p: &[u8], m: &[u8]| {
+            (1..m.len().min(p.len() + 1))
+                .any(|k| p.starts_with(&m[m.len() - k..]) || p.ends_with(&m[..k]))
+        };
         let collides = encs.iter().any(|(_, p)| {
-            markers
-                .iter()
-                .any(|m| p.len() <= m.len() && memchr::memmem::find(m.as_bytes(), p).is_some())
+            let bracket = p.contains(&b'[') || p.contains(&b']');
+            markers.iter().any(|m| {
+                let m = m.as_bytes();
+                (p.len() <= m.len() && memchr::memmem::find(m, p).is_some())
+                    || (bracket && straddles(p, m))
+            })
         });
         if collides {
             return Err(ScrubError::CollidesWithMarker { label });
