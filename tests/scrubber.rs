@@ -613,9 +613,9 @@ fn secrets_a_marker_could_complete_are_refused() {
     }
     for ok in ["abc]defgh", "hunter2hunter2", "[abcdefgh]x"] {
         let mut b = Scrubber::builder();
-        let res = b
-            .secret(SecretKind::Custom, "s", &Secret::from(ok))
-            .map(|_| ());
-        assert_eq!(res.is_ok(), ok != "[abcdefgh]x", "{ok}");
+        assert!(
+            b.secret(SecretKind::Custom, "s", &Secret::from(ok)).is_ok(),
+            "{ok}"
+        );
     }
 }
