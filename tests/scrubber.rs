@@ -603,6 +603,8 @@ fn secrets_a_marker_could_complete_are_refused() {
         "abcdefgh[REDA",
         "abcdefgh[",
         "custom_secret",
+        "[REDACTED:custom_secret]M",
+        "x[REDACTED:jwt]",
     ] {
         let mut b = Scrubber::builder();
         assert!(

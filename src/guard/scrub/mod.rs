@@ -313,7 +313,7 @@ impl ScrubberBuilder {
         // to it after every redaction, one byte at a time. Only patterns holding `[` or `]`
         // can, so only raw secrets with brackets are refused.
         let straddles = |p: &[u8], m: &[u8]| {
-            (1..m.len().min(p.len() + 1))
+            (1..=m.len().min(p.len()))
                 .any(|k| p.starts_with(&m[m.len() - k..]) || p.ends_with(&m[..k]))
         };
         let collides = encs.iter().any(|(_, p)| {
