@@ -256,7 +256,100 @@ fn dump_corpus() -> Option<io::Result<()>> {
     })())
 }
 
+/// `CONFAB_PROFILE=<label>`: one pass of one scrubber over the corpus and exit, for callgrind
+/// (`valgrind --tool=callgrind target/release/deps/scrubber-* `) without criterion's noise.
+/// Labels: full_0, full_10, full_1000, rules, entropy, literals_1000, stream_10.
+fn profile_once() -> Option<()> {
+    let label = std::env::var("CONFAB_PROFILE").ok()?;
+    let bytes = std::env::var("CONFAB_CORPUS_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CORPUS_BYTES);
+    let opts = if std::env::var("CONFAB_CORPUS_NON_ASCII").is_ok_and(|v| v == "1") {
+        corpus::Options::non_ascii(bytes)
+    } else {
+        corpus::Options::ascii(bytes)
+    };
+    let text = corpus::generate(opts);
+    let default = ScrubConfig::default;
+    let s = match label.as_str() {
+        "full_0" => scrubber(0, default()),
+        "full_10" | "stream_10" => scrubber(10, default()),
+        "full_1000" => scrubber(1000, default()),
+        "rules" => scrubber(
+            0,
+            ScrubConfig {
+                high_entropy: false,
+                ..default()
+            },
+        ),
+        "entropy" => scrubber(
+            0,
+            ScrubConfig {
+                high_entropy: true,
+                ..no_rules()
+            },
+        ),
+        "literals_1000" => scrubber(1000, no_rules()),
+        other => panic!("unknown CONFAB_PROFILE {other}"),
+    };
+    let n = if label == "stream_10" {
+        scrub_stream(&s, &text[..], io::sink(), |_| Ok(()))
+            .expect("sink never fails")
+            .findings as usize
+    } else {
+        s.scrub(black_box(&text)).findings.len()
+    };
+    eprintln!("{label}: {} bytes, {n} findings", text.len());
+    Some(())
+}
+
+/// `CONFAB_SERVE_FAKES=<file>`: starts the harness's downstream sink (serving `doc-a1`,
+/// `doc-a2` of alice and `doc-b1` of bob at `/docs/{id}`) and fake model (API key from
+/// `CONFAB_FAKE_LLM_KEY`), writes `DOCS_API_URL=…` and `OPENAI_BASE_URL=…` lines to the file,
+/// and serves until killed: what `benches/compare/run.sh` points a reference target at when it
+/// loads it with `wrk`, as a campaign would.
+fn serve_fakes() -> Option<()> {
+    use confab::harness::fake_llm::FakeLlm;
+    use confab::harness::sink::{Resource, Sink};
+    let out = std::env::var("CONFAB_SERVE_FAKES").ok()?;
+    let key = std::env::var("CONFAB_FAKE_LLM_KEY").unwrap_or_else(|_| "sk-bench".to_owned());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let docs = [("doc-a1", "alice"), ("doc-a2", "alice"), ("doc-b1", "bob")];
+        let resources = docs
+            .iter()
+            .map(|(id, owner)| Resource {
+                id: (*id).to_owned(),
+                owner: (*owner).to_owned(),
+                marker: format!("bench-marker-{id}"),
+            })
+            .collect();
+        let sink = Sink::start("/docs/{id}", resources)
+            .await
+            .expect("sink starts");
+        let llm = FakeLlm::start(Secret::from(key.as_str()), 1_000_000)
+            .await
+            .expect("fake model starts");
+        let urls = format!(
+            "DOCS_API_URL={}\nOPENAI_BASE_URL={}\n",
+            sink.base_url(),
+            llm.base_url()
+        );
+        std::fs::write(&out, urls).expect("writes the URLs");
+        std::future::pending::<()>().await;
+    });
+    Some(())
+}
+
 fn main() {
+    if profile_once().is_some() || serve_fakes().is_some() {
+        return;
+    }
     match dump_corpus() {
         Some(Ok(())) => {}
         // A closed pipe (`| head`) is the reader's choice, not an error.

@@ -566,3 +566,58 @@ fn invalid_utf8_around_secrets_is_handled() {
     assert!(!contains(&out.text, b"registered-secret-0123"));
     assert!(out.text.starts_with(&[0xff, 0xfe, b'a', 0xc3]));
 }
+
+/// A fuzz find (scrubber target), kept as a regression test: the secret `_secret]U` was
+/// re-formed by the marker `[REDACTED:custom_secret]` and the `U`s after it, one byte per
+/// re-scan round, until the rounds ran out. Such secrets are now refused at registration.
+#[test]
+fn fuzz_regression_secret_completed_by_a_marker() {
+    let data: &[u8] = &[
+        95, 115, 101, 99, 114, 101, 116, 93, 85, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223,
+        223, 223, 223, 223, 223, 223, 223, 223, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 223, 223, 223, 223, 223, 223, 223,
+        223, 223, 223, 223, 223, 223, 85, 85, 85, 85, 85, 85, 85, 85, 0, 85, 85, 85, 85, 85, 85,
+        85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 81, 149, 149, 149, 149, 181, 149, 149,
+        149, 149, 44, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223,
+        223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 91, 223, 223, 223, 223, 223, 223,
+        223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223,
+        223, 223, 223, 223, 122, 223, 223, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85,
+        85, 85, 85, 85, 85, 85, 85, 85, 14, 6, 2, 7, 85, 223, 223, 223, 223, 223, 223, 223, 223,
+        223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223, 223,
+        223, 223, 223, 223, 223, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85,
+        85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 85, 81, 149, 149, 149, 149, 149, 149, 149, 149,
+        149, 44, 32, 48, 49, 52, 52, 54, 54, 53, 53, 52, 52, 48, 48, 48, 48, 32, 116, 114, 97, 85,
+        85, 85, 166, 85, 85, 85, 85, 85, 81, 149, 149, 149, 149, 149, 149, 149, 149, 149, 44, 32,
+        48, 49, 52, 52, 54, 54, 53, 53, 52, 52, 52, 55, 51, 54, 10, 115, 112, 97, 85, 85, 85, 85,
+    ];
+    confab::fuzzing::scrubber(data);
+}
+
+#[test]
+fn secrets_a_marker_could_complete_are_refused() {
+    for bad in [
+        "_secret]U",
+        "]abcdefgh",
+        "abcdefgh[REDA",
+        "abcdefgh[",
+        "custom_secret",
+        "[REDACTED:custom_secret]M",
+        "x[REDACTED:jwt]",
+    ] {
+        let mut b = Scrubber::builder();
+        assert!(
+            b.secret(SecretKind::Custom, "s", &Secret::from(bad))
+                .is_err(),
+            "{bad}"
+        );
+    }
+    for ok in ["abc]defgh", "hunter2hunter2", "[abcdefgh]x"] {
+        let mut b = Scrubber::builder();
+        assert!(
+            b.secret(SecretKind::Custom, "s", &Secret::from(ok)).is_ok(),
+            "{ok}"
+        );
+    }
+}

@@ -328,6 +328,25 @@ def main():
     def ok(x, pred):
         return None if x is None else pred(x)
 
+    def num(key):
+        v = meta.get(key)
+        return None if v in (None, "") else float(v)
+
+    def pct(x):
+        return "?" if x is None else f"{100 * x:.0f}%"
+
+    h_read = ratio(num("SCAN_READ_RPS"), num("WRK_READ_RPS"))
+    h_assist = ratio(num("SCAN_ASSIST_RPS"), num("WRK_ASSIST_RPS"))
+    # "cases:peak RSS KB:wall s:requests" per run.
+    rss_points = []
+    for item in meta.get("SCAN_RSS_POINTS", "").split():
+        n, kb, wall_s, reqs = item.split(":")
+        rss_points.append((int(n), int(kb), float(wall_s), int(reqs)))
+    rss_summary = ", ".join(f"{kb / 1024:.0f} MiB at {n:,} cases" for n, kb, _, _ in rss_points) or "?"
+    # Flat: the largest run holds at most 1.5× the smallest run's peak (runtime, buffers and
+    # the report are fixed costs; per-case state would grow with the count).
+    rss_ok = None if len(rss_points) < 2 else rss_points[-1][1] <= 1.5 * rss_points[0][1]
+
     w("## Goals")
     w("")
     w("| goal (issue 6, DESIGN.md §7) | measured | verdict |")
@@ -348,6 +367,11 @@ def main():
       f"{verdict(None if ga is None or gn is None else max(ga, gn) <= 1.25)} |")
     w(f"| generators ≥ 200k cases/s per core (HS256 token mint, prompt, output) | slowest: "
       f"{fmt_rate(gen_min, ' cases')} | {verdict(ok(gen_min, lambda x: x >= 200e3))} |")
+    w(f"| harness ≥ 50% of `wrk`'s requests/s on the same endpoint (reference target, loopback) "
+      f"| {pct(h_read)} on the endpoint without the model, {pct(h_assist)} on the one with it | "
+      f"{verdict(None if h_read is None or h_assist is None else min(h_read, h_assist) >= 0.5)} |")
+    w(f"| `confab scan` memory does not grow per case | peak RSS {rss_summary} | "
+      f"{verdict(rss_ok)} |")
     w("")
 
     # ---------------- guard, criterion
@@ -549,14 +573,46 @@ def main():
           f"{fmt_x(ratio(crit.per_s(fid), 200e3))} | {meaning} |")
     w("")
 
-    # ---------------- placeholder
-    w("## 7. Placeholder: `confab scan` vs `wrk` (not measured yet)")
+    # ---------------- harness vs wrk
+    c = meta.get("HARNESS_C", "?")
+    w("## 7. The harness next to `wrk` (`benches/compare/harness.sh`)")
     w("")
-    w("> **TODO — needs the HTTP harness, which is not built yet.** This section will compare "
-      "`confab scan` against the reference target on loopback with what `wrk` "
-      "(`apt-get install -y wrk`) reaches on the same endpoint (DESIGN.md §7: \"a large fraction "
-      "of what a plain load generator reaches\"), and against FACTS.md's Flask + PyJWT figure "
-      "(5.1k req/s). run.sh will gain a step (d) for it.")
+    w(f"The reference target (`confab reference-target`, hardened, HS256) runs on loopback, wired "
+      f"as a campaign wires it: its documents API and its OpenAI-compatible model are the "
+      f"harness's own fake sink and fake model (started by the scrubber bench binary with "
+      f"`CONFAB_SERVE_FAKES`). `wrk -t1 -c{c}` loads one endpoint for "
+      f"{meta.get('HARNESS_WRK_SECONDS', '?')} s with one valid token (every request accepted "
+      f"and served; a non-2xx answer fails the step); `confab scan --concurrency {c} --endpoint E "
+      f"--cases {meta.get('HARNESS_SCAN_CASES', '?')}` runs its generated cases (valid and hostile "
+      f"tokens, prompts and payloads, each judged by the oracle) against its own instance of the "
+      f"same target, and its requests/s is `stats.requests` ÷ `stats.duration_ms` from its JSON "
+      f"report. Medians of {meta.get('HARNESS_RUNS', '?')} runs. "
+      f"Both share the machine's {os.cpu_count()} cores with the target, so this is a ratio of "
+      f"throughputs under the same contention, not of harness CPU alone.")
+    w("")
+    w("| endpoint | `wrk` req/s | `confab scan` req/s | scan ÷ wrk | what it means |")
+    w("|---|---|---|---|---|")
+    for ep, label, meaning in (
+        ("READ", "`GET /docs/{id}` (guard, downstream call, no model)",
+         "the harness's cost per request next to a load generator that checks nothing"),
+        ("ASSIST", "`POST /assist` (guard, fake model, downstream)",
+         "the same with a model call in every request"),
+    ):
+        wr, sr = num(f"WRK_{ep}_RPS"), num(f"SCAN_{ep}_RPS")
+        w(f"| {label} | {fmt_rate(wr, '')} | {fmt_rate(sr, '')} | {pct(ratio(sr, wr))} | {meaning} |")
+    w("")
+    w("For scale, FACTS.md: a Flask + PyJWT service under gunicorn (2 workers) reaches 5.1k req/s "
+      "with wrk on this kind of machine.")
+    w("")
+    w("### Peak memory of `confab scan` by case count")
+    w("")
+    w("Both endpoints, same concurrency; peak RSS is GNU time's maximum resident set "
+      "size of the `confab scan` process (the target is a separate process).")
+    w("")
+    w("| cases | requests | wall | peak RSS |")
+    w("|---|---|---|---|")
+    for n, kb, wall_s, reqs in rss_points:
+        w(f"| {n:,} | {reqs:,} | {wall_s:.1f} s | {kb / 1024:.1f} MiB |")
     w("")
 
     Path(args.out).write_text("\n".join(L))

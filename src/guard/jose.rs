@@ -239,9 +239,379 @@ pub fn parse<'a, T: serde::Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
     serde_json::from_slice(json).ok()
 }
 
+/// [`parse`] of a JOSE header: the flat scanner when it can, else serde.
+pub fn parse_header(json: &[u8]) -> Option<Header<'_>> {
+    match flat::header(json) {
+        Some(h) => Some(h),
+        None => parse(json),
+    }
+}
+
+/// [`parse`] of a claims set: the flat scanner when it can, else serde.
+pub fn parse_claims(json: &[u8]) -> Option<Claims<'_>> {
+    match flat::claims(json) {
+        Some(c) => Some(c),
+        None => parse(json),
+    }
+}
+
+/// A scanner for the JSON that real tokens carry: one object whose names and string values
+/// have no escapes, whose numbers are non-negative integers of at most 15 digits, and whose
+/// values are strings, such numbers, `true`/`false`/`null` or arrays of strings. On anything
+/// else (or anything malformed) it gives up with `None` and the caller asks serde, so its
+/// answer is serde's answer whenever it gives one (`tests::flat_agrees_with_serde`, and the
+/// `jose_flat` fuzz target). It saves serde's visitor machinery on the hot path.
+mod flat {
+    use super::{Claims, Header, Raw};
+    use std::borrow::Cow;
+
+    struct Scan<'a> {
+        /// The input, checked to be UTF-8 once (serde refuses invalid UTF-8 in strings; the
+        /// scanner leaves any input that is not UTF-8 to it).
+        s: &'a str,
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> Scan<'a> {
+        fn new(json: &'a [u8]) -> Option<Scan<'a>> {
+            let s = std::str::from_utf8(json).ok()?;
+            Some(Scan { s, b: json, i: 0 })
+        }
+    }
+
+    impl<'a> Scan<'a> {
+        fn ws(&mut self) {
+            while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+                self.i += 1;
+            }
+        }
+
+        fn eat(&mut self, c: u8) -> Option<()> {
+            (self.b.get(self.i) == Some(&c)).then(|| self.i += 1)
+        }
+
+        /// A string without escapes or control characters, valid UTF-8.
+        fn string(&mut self) -> Option<&'a str> {
+            self.eat(b'"')?;
+            let start = self.i;
+            // Names and values are short: a plain loop beats memchr's set-up here.
+            loop {
+                match *self.b.get(self.i)? {
+                    b'"' => break,
+                    b'\\' | 0..=0x1f => return None,
+                    _ => self.i += 1,
+                }
+            }
+            // The input was checked to be UTF-8 as a whole, and `"` is ASCII.
+            let s = self.s.get(start..self.i)?;
+            self.i += 1;
+            Some(s)
+        }
+
+        fn value(&mut self) -> Option<Raw<'a>> {
+            match *self.b.get(self.i)? {
+                b'"' => self.string().map(|s| Raw::Str(Cow::Borrowed(s))),
+                b'0'..=b'9' => {
+                    let start = self.i;
+                    let mut n: u64 = 0;
+                    while let Some(&d @ b'0'..=b'9') = self.b.get(self.i) {
+                        n = n * 10 + u64::from(d - b'0');
+                        self.i += 1;
+                        // 15 digits: exact as an f64 and far from u64 overflow.
+                        if self.i - start > 15 {
+                            return None;
+                        }
+                    }
+                    let leading_zero = self.b[start] == b'0' && self.i - start > 1;
+                    let fraction = matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E'));
+                    if leading_zero || fraction {
+                        return None;
+                    }
+                    Some(Raw::Num(n as f64))
+                }
+                b't' | b'f' | b'n' => {
+                    let rest = &self.b[self.i..];
+                    let len = [&b"true"[..], b"false", b"null"]
+                        .iter()
+                        .find(|w| rest.starts_with(w))?
+                        .len();
+                    self.i += len;
+                    Some(Raw::Other)
+                }
+                b'[' => {
+                    self.i += 1;
+                    self.ws();
+                    let mut items = Vec::new();
+                    if self.eat(b']').is_some() {
+                        return Some(Raw::Strs(items));
+                    }
+                    loop {
+                        items.push(Cow::Borrowed(self.string()?));
+                        self.ws();
+                        if self.eat(b']').is_some() {
+                            return Some(Raw::Strs(items));
+                        }
+                        self.eat(b',')?;
+                        self.ws();
+                    }
+                }
+                _ => None,
+            }
+        }
+
+        /// The whole input as one object: `pick(name, value)` for each member; returns
+        /// whether a name repeats.
+        fn object(&mut self, mut pick: impl FnMut(&'a str, Raw<'a>)) -> Option<bool> {
+            // As many names as serde's path keeps inline; more goes to serde.
+            const INLINE: usize = 16;
+            let mut names: [&[u8]; INLINE] = [b""; INLINE];
+            // Names packed with their length, so most comparisons are one integer compare;
+            // equal keys of names longer than 7 bytes are compared in full.
+            let mut keys = [0u64; INLINE];
+            let mut count = 0;
+            let mut duplicate = false;
+            self.ws();
+            self.eat(b'{')?;
+            self.ws();
+            if self.eat(b'}').is_none() {
+                loop {
+                    let name = self.string()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    let value = self.value()?;
+                    if count == INLINE {
+                        return None;
+                    }
+                    let name_bytes = name.as_bytes();
+                    let mut key = (name_bytes.len() as u64) << 56;
+                    for (k, &c) in name_bytes.iter().take(7).enumerate() {
+                        key |= u64::from(c) << (8 * k);
+                    }
+                    duplicate |= keys[..count]
+                        .iter()
+                        .zip(&names[..count])
+                        .any(|(&k, &n)| k == key && (name_bytes.len() <= 7 || n == name_bytes));
+                    keys[count] = key;
+                    names[count] = name_bytes;
+                    count += 1;
+                    pick(name, value);
+                    self.ws();
+                    if self.eat(b'}').is_some() {
+                        break;
+                    }
+                    self.eat(b',')?;
+                    self.ws();
+                }
+            }
+            self.ws();
+            (self.i == self.b.len()).then_some(duplicate)
+        }
+    }
+
+    pub fn header(json: &[u8]) -> Option<Header<'_>> {
+        let mut h = Header::default();
+        let mut scan = Scan::new(json)?;
+        h.duplicate = scan.object(|name, value| match name {
+            "alg" => h.alg = Some(value),
+            "typ" => h.typ = Some(value),
+            "kid" => h.kid = Some(value),
+            "crit" => h.crit = true,
+            "jwk" | "jku" | "x5u" | "x5c" => h.key_reference = true,
+            _ => {}
+        })?;
+        Some(h)
+    }
+
+    pub fn claims(json: &[u8]) -> Option<Claims<'_>> {
+        let mut c = Claims::default();
+        let mut scan = Scan::new(json)?;
+        c.duplicate = scan.object(|name, value| {
+            let slot = match name {
+                "exp" => &mut c.exp,
+                "nbf" => &mut c.nbf,
+                "iat" => &mut c.iat,
+                "iss" => &mut c.iss,
+                "sub" => &mut c.sub,
+                "aud" => &mut c.aud,
+                "scope" => &mut c.scope,
+                "scp" => &mut c.scp,
+                "jti" => &mut c.jti,
+                "client_id" => &mut c.client_id,
+                _ => return,
+            };
+            *slot = Some(value);
+        })?;
+        Some(c)
+    }
+
+    /// For the fuzz target: `None` when the scanner gave up, else whether it agreed with
+    /// serde on both readings (header and claims).
+    pub fn agrees_with_serde(json: &[u8]) -> Option<bool> {
+        let h = header(json)?;
+        let c = claims(json)?;
+        let hs: Option<Header> = super::parse(json);
+        let cs: Option<Claims> = super::parse(json);
+        Some(
+            hs.is_some_and(|hs| format!("{hs:?}") == format!("{h:?}"))
+                && cs.is_some_and(|cs| format!("{cs:?}") == format!("{c:?}")),
+        )
+    }
+}
+
+pub use flat::agrees_with_serde;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// JSON-ish text from fragments: members the guard reads, escapes, odd numbers, nesting,
+    /// whitespace, and broken syntax.
+    fn jsonish() -> impl Strategy<Value = Vec<u8>> {
+        let frags = prop::sample::select(vec![
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            " ",
+            "\n",
+            "\t",
+            "\"alg\"",
+            "\"typ\"",
+            "\"kid\"",
+            "\"crit\"",
+            "\"jwk\"",
+            "\"x5c\"",
+            "\"exp\"",
+            "\"nbf\"",
+            "\"iat\"",
+            "\"iss\"",
+            "\"sub\"",
+            "\"aud\"",
+            "\"scope\"",
+            "\"scp\"",
+            "\"jti\"",
+            "\"client_id\"",
+            "\"x\"",
+            "\"\\u0061lg\"",
+            "\"HS256\"",
+            "\"a b\"",
+            "\"\"",
+            "\"é\"",
+            "\"\\n\"",
+            "0",
+            "1",
+            "01",
+            "-0",
+            "-1",
+            "1796169600",
+            "1796169600.5",
+            "1e3",
+            "1E3",
+            "123456789012345",
+            "1234567890123456",
+            "99999999999999999999",
+            "true",
+            "false",
+            "null",
+            "tru",
+            "nul",
+            "{\"y\":1}",
+            "[1]",
+            "[\"a\",1]",
+            "[\"a\",\"b\"]",
+            "[]",
+            "[[]]",
+            "\u{1}",
+            "\"\u{1f}\"",
+        ]);
+        prop_oneof![
+            prop::collection::vec(frags, 0..24).prop_map(|v| v.concat().into_bytes()),
+            // Well-formed objects with random members, so the flat path is taken often.
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec![
+                        "alg",
+                        "typ",
+                        "kid",
+                        "crit",
+                        "jku",
+                        "exp",
+                        "nbf",
+                        "iat",
+                        "iss",
+                        "sub",
+                        "aud",
+                        "scope",
+                        "scp",
+                        "jti",
+                        "client_id",
+                        "x",
+                        "y"
+                    ]),
+                    prop::sample::select(vec![
+                        "\"HS256\"",
+                        "1796169600",
+                        "0",
+                        "true",
+                        "null",
+                        "[]",
+                        "[\"a\",\"b\"]",
+                        "\"docs:read docs:write\"",
+                        "\"ü\"",
+                        "1.5",
+                        "{}"
+                    ]),
+                ),
+                0..20,
+            )
+            .prop_map(|members| {
+                let body: Vec<String> = members
+                    .iter()
+                    .map(|(k, v)| format!("\"{k}\" : {v}"))
+                    .collect();
+                format!(" {{{}}} ", body.join(",")).into_bytes()
+            }),
+            prop::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn flat_agrees_with_serde(json in jsonish()) {
+            if let Some(agree) = agrees_with_serde(&json) {
+                prop_assert!(agree, "{:?}", String::from_utf8_lossy(&json));
+            }
+            // The entry points give serde's answer either way.
+            let h: Option<Header> = parse(&json);
+            prop_assert_eq!(format!("{:?}", parse_header(&json)), format!("{h:?}"));
+            let c: Option<Claims> = parse(&json);
+            prop_assert_eq!(format!("{:?}", parse_claims(&json)), format!("{c:?}"));
+        }
+    }
+
+    #[test]
+    fn flat_path_takes_real_tokens() {
+        let h = br#"{"alg":"HS256","typ":"at+jwt","kid":"k1"}"#;
+        assert!(agrees_with_serde(h).expect("flat"));
+        let c = br#"{"iss":"https://issuer.example","sub":"user-1","aud":"api","exp":1796169900,"nbf":1796169600,"iat":1796169600,"jti":"0b9f","scope":"docs:read docs:write","client_id":"c"}"#;
+        assert!(agrees_with_serde(c).expect("flat"));
+        assert!(agrees_with_serde(br#"{"aud":["a","b"],"scp":[]}"#).expect("flat"));
+        // Outside the subset: serde decides.
+        for other in [
+            &br#"{"exp":1.5}"#[..],
+            br#"{"\u0061lg":"x"}"#,
+            br#"{"x":{"y":1}}"#,
+            br#"{"exp":-1}"#,
+        ] {
+            assert_eq!(agrees_with_serde(other), None);
+        }
+    }
 
     #[test]
     fn duplicates_are_flagged_at_top_level_only() {

@@ -1,6 +1,7 @@
 //! Exact registered secrets and their encodings, as byte patterns for one Aho-Corasick
 //! automaton.
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use serde::Serialize;
@@ -146,9 +147,257 @@ pub fn widen_base64(hay: &[u8], start: usize, end: usize, url: bool) -> (usize, 
     (s, e)
 }
 
+/// Most patterns aho-corasick's packed (Teddy) searcher takes (its heuristic limit): it scans
+/// ~10× faster than an automaton without a prefilter.
+const PACKED_LIMIT: usize = 64;
+
+/// Up to this many automata of [`PACKED_LIMIT`] patterns each beat one automaton without a
+/// prefilter; past it the single automaton is faster.
+const MAX_PARTS: usize = 4;
+
+/// One group of patterns: a packed (Teddy) searcher when the CPU has it and the group is small
+/// enough, else an automaton. aho-corasick picks its own prefilter, and on these patterns
+/// (base64, hex, `%XX`) it picks a rare-byte one that is slower than no prefilter at all.
+enum Part {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+impl Part {
+    fn find(&self, hay: &[u8], span: std::ops::Range<usize>) -> Option<(usize, usize, usize)> {
+        match self {
+            Part::Packed(p) => p
+                .find_in(hay, aho_corasick::Span::from(span))
+                .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
+            Part::Automaton(ac) => ac
+                .find(Input::new(hay).span(span))
+                .map(|m| (m.start(), m.end(), m.pattern().as_usize())),
+        }
+    }
+}
+
+/// The literal patterns as one or a few leftmost-longest searchers (see [`PACKED_LIMIT`]).
+/// Searching them together finds what one automaton over all the patterns finds.
+pub struct Literals {
+    /// (searcher, index of its first pattern).
+    parts: Vec<(Part, usize)>,
+    /// For one large automaton: the bytes any pattern holds and the shortest pattern. A match
+    /// lies inside a run of such bytes at least that long, so the automaton only scans those
+    /// runs (most words of prose are shorter than any encoding of a secret).
+    runs: Option<([bool; 256], usize)>,
+}
+
+impl Literals {
+    pub fn new(patterns: &[&[u8]], quick_build: bool) -> Result<Literals, String> {
+        let per = if patterns.len() <= PACKED_LIMIT * MAX_PARTS {
+            PACKED_LIMIT
+        } else {
+            patterns.len().max(1)
+        };
+        Literals::with_part_size(patterns, quick_build, per)
+    }
+
+    fn with_part_size(
+        patterns: &[&[u8]],
+        quick_build: bool,
+        per: usize,
+    ) -> Result<Literals, String> {
+        let kind = quick_build.then_some(AhoCorasickKind::ContiguousNFA);
+        let mut parts = Vec::new();
+        for (k, chunk) in patterns.chunks(per.max(1)).enumerate() {
+            let packed = (chunk.len() <= PACKED_LIMIT)
+                .then(|| {
+                    aho_corasick::packed::Config::new()
+                        .match_kind(aho_corasick::packed::MatchKind::LeftmostLongest)
+                        .only_teddy(true)
+                        .builder()
+                        .extend(chunk)
+                        .build()
+                })
+                .flatten();
+            let part = match packed {
+                Some(p) => Part::Packed(p),
+                None => Part::Automaton(
+                    AhoCorasick::builder()
+                        .match_kind(MatchKind::LeftmostLongest)
+                        .kind(kind)
+                        .build(chunk)
+                        .map_err(|e| e.to_string())?,
+                ),
+            };
+            parts.push((part, k * per.max(1)));
+        }
+        let runs = (parts.len() == 1 && patterns.len() > PACKED_LIMIT * MAX_PARTS).then(|| {
+            let mut alphabet = [false; 256];
+            for p in patterns {
+                for &b in *p {
+                    alphabet[usize::from(b)] = true;
+                }
+            }
+            let min = patterns.iter().map(|p| p.len()).min().unwrap_or(1).max(1);
+            (alphabet, min)
+        });
+        Ok(Literals { parts, runs })
+    }
+
+    /// Calls `f(run)` for each maximal run of `alphabet` bytes in `span` at least `min` long,
+    /// looking at about one byte in `min` where runs are short (as the entropy scan does).
+    fn each_run(
+        hay: &[u8],
+        span: std::ops::Range<usize>,
+        alphabet: &[bool; 256],
+        min: usize,
+        mut f: impl FnMut(std::ops::Range<usize>),
+    ) {
+        let end = span.end;
+        let mut i = span.start;
+        // Invariant: `i == span.start` or `hay[i - 1]` is not in the alphabet.
+        while i + min <= end {
+            let p = i + min - 1;
+            if !alphabet[usize::from(hay[p])] {
+                i = p + 1;
+                continue;
+            }
+            let mut s = p;
+            while s > i && alphabet[usize::from(hay[s - 1])] {
+                s -= 1;
+            }
+            let mut e = p + 1;
+            while e < end && alphabet[usize::from(hay[e])] {
+                e += 1;
+            }
+            if e - s >= min {
+                f(s..e);
+            }
+            i = e + 1;
+        }
+    }
+
+    /// Calls `f(start, end, pattern)` for each leftmost-longest match in `span` of `hay`, in
+    /// order, as one automaton over all the patterns would report them: the leftmost start,
+    /// then the longest, then the lowest pattern index.
+    pub fn for_each(
+        &self,
+        hay: &[u8],
+        span: std::ops::Range<usize>,
+        mut f: impl FnMut(usize, usize, usize),
+    ) {
+        if let [(Part::Automaton(ac), base)] = self.parts.as_slice() {
+            let mut search = |span: std::ops::Range<usize>| {
+                for m in ac.find_iter(Input::new(hay).span(span)) {
+                    f(m.start(), m.end(), base + m.pattern().as_usize());
+                }
+            };
+            match &self.runs {
+                Some((alphabet, min)) => Self::each_run(hay, span, alphabet, *min, search),
+                None => search(span),
+            }
+            return;
+        }
+        // Each part's next match from `pos`; `None` once a part has no more.
+        let mut next: Vec<Option<Option<(usize, usize, usize)>>> = vec![None; self.parts.len()];
+        let mut pos = span.start;
+        while pos <= span.end {
+            for (slot, (part, base)) in next.iter_mut().zip(&self.parts) {
+                if slot.is_none_or(|n| n.is_some_and(|(s, _, _)| s < pos)) {
+                    *slot = Some(
+                        part.find(hay, pos..span.end)
+                            .map(|(s, e, p)| (s, e, base + p)),
+                    );
+                }
+            }
+            let Some((s, e, p)) = next
+                .iter()
+                .filter_map(|n| n.flatten())
+                .min_by_key(|&(s, e, p)| (s, std::cmp::Reverse(e), p))
+            else {
+                return;
+            };
+            f(s, e, p);
+            // Patterns are never empty, so the scan moves on.
+            pos = e.max(s + 1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_find_what_one_automaton_finds() {
+        let secrets: [&[u8]; 6] = [
+            b"hunter2hunter2",
+            b"hunter2hunter2",
+            b"abcdefgh",
+            b"abcdefghij",
+            b"bcdefghi",
+            b"s3cr3t value!",
+        ];
+        let mut pats: Vec<Vec<u8>> = Vec::new();
+        for s in secrets {
+            pats.extend(encodings(s).into_iter().map(|(_, p)| p));
+        }
+        let refs: Vec<&[u8]> = pats.iter().map(Vec::as_slice).collect();
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&refs)
+            .expect("builds");
+        let one = Literals {
+            parts: vec![(Part::Automaton(ac), 0)],
+            runs: None,
+        };
+        // The same automaton scanning only the runs of pattern bytes.
+        let ac2 = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&refs)
+            .expect("builds");
+        let mut alphabet = [false; 256];
+        refs.iter()
+            .flat_map(|p| p.iter())
+            .for_each(|&b| alphabet[usize::from(b)] = true);
+        let min = refs.iter().map(|p| p.len()).min().unwrap_or(1);
+        let by_runs = Literals {
+            parts: vec![(Part::Automaton(ac2), 0)],
+            runs: Some((alphabet, min)),
+        };
+        let frags: Vec<&[u8]> = refs
+            .iter()
+            .copied()
+            .chain([&b" "[..], b"x", b"ab", b"\n", b"=="])
+            .collect();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..3000 {
+            let mut t = Vec::new();
+            for _ in 0..1 + seed % 12 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let f = frags[(seed % frags.len() as u64) as usize];
+                // Parts of patterns too, so matches overlap and nest.
+                t.extend_from_slice(&f[..f.len() - (seed >> 8) as usize % f.len().max(1) / 2]);
+            }
+            let collect = |l: &Literals, span: std::ops::Range<usize>| {
+                let mut v = Vec::new();
+                l.for_each(&t, span, |s, e, p| v.push((s, e, refs[p].to_vec())));
+                v
+            };
+            let want = collect(&one, 0..t.len());
+            assert_eq!(collect(&by_runs, 0..t.len()), want, "runs");
+            let mid = t.len() / 3;
+            assert_eq!(
+                collect(&by_runs, mid..t.len()),
+                collect(&one, mid..t.len()),
+                "runs, mid"
+            );
+            for per in [1, 5, 13, 64, refs.len()] {
+                let parts = Literals::with_part_size(&refs, false, per).expect("builds");
+                assert_eq!(collect(&parts, 0..t.len()), want, "part size {per}");
+                let mid = t.len() / 2;
+                assert_eq!(collect(&parts, mid..t.len()), collect(&one, mid..t.len()));
+            }
+        }
+    }
     use base64::engine::general_purpose::STANDARD;
 
     #[test]

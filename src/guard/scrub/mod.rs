@@ -32,7 +32,6 @@ pub use stream::{
 };
 
 use crate::guard::Secret;
-use aho_corasick::{AhoCorasick, MatchKind};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
@@ -51,6 +50,10 @@ pub const MAX_SECRET_LEN: usize = 4096;
 
 /// Most re-scans after a redaction; two are enough in practice.
 const MAX_ROUNDS: usize = 6;
+
+/// Every marker the scrubber can write, built once.
+static MARKERS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| rule_ids().into_iter().map(marker).collect());
 
 /// The redaction marker for a rule.
 pub fn marker(rule: &str) -> String {
@@ -173,7 +176,9 @@ pub enum ScrubError {
     SecretTooShort { label: String },
     #[error("secret {label:?} is longer than {MAX_SECRET_LEN} bytes")]
     SecretTooLong { label: String },
-    #[error("secret {label:?} (or one of its encodings) occurs in a redaction marker")]
+    #[error(
+        "secret {label:?} (or one of its encodings) occurs in a redaction marker or can be completed by one"
+    )]
     CollidesWithMarker { label: String },
     #[error("system prompt {label:?} has {words} words, fewer than the span length {min}")]
     PromptTooShort {
@@ -298,13 +303,26 @@ impl ScrubberBuilder {
         if raw.len() > MAX_SECRET_LEN {
             return Err(ScrubError::SecretTooLong { label });
         }
-        let markers: Vec<String> = rule_ids().into_iter().map(marker).collect();
         let encs = literal::encodings(raw);
-        // A pattern inside a marker would make the scrubber's own output match again.
+        // A pattern inside a marker would make the scrubber's own output match again. Markers
+        // are short: most patterns are longer than any and need no search (the oracle
+        // registers secrets for every case, so this runs often).
+        let markers = &*MARKERS;
+        // A pattern that a marker could start or end (it begins with a marker's tail, `…]`, or
+        // ends with a marker's head, `[…`) would be re-formed by the marker and the text next
+        // to it after every redaction, one byte at a time. Only patterns holding `[` or `]`
+        // can, so only raw secrets with brackets are refused.
+        let straddles = |p: &[u8], m: &[u8]| {
+            (1..=m.len().min(p.len()))
+                .any(|k| p.starts_with(&m[m.len() - k..]) || p.ends_with(&m[..k]))
+        };
         let collides = encs.iter().any(|(_, p)| {
-            markers
-                .iter()
-                .any(|m| memchr::memmem::find(m.as_bytes(), p).is_some())
+            let bracket = p.contains(&b'[') || p.contains(&b']');
+            markers.iter().any(|m| {
+                let m = m.as_bytes();
+                (p.len() <= m.len() && memchr::memmem::find(m, p).is_some())
+                    || (bracket && straddles(p, m))
+            })
         });
         if collides {
             return Err(ScrubError::CollidesWithMarker { label });
@@ -368,16 +386,11 @@ impl ScrubberBuilder {
         let literals = if self.patterns.is_empty() {
             None
         } else {
-            let kind = self
-                .config
-                .quick_build
-                .then_some(aho_corasick::AhoCorasickKind::ContiguousNFA);
-            let ac = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .kind(kind)
-                .build(self.patterns.iter().map(|(p, _, _)| p.expose()))
-                .map_err(|e| ScrubError::Build(e.to_string()))?;
-            Some(ac)
+            let pats: Vec<&[u8]> = self.patterns.iter().map(|(p, _, _)| p.expose()).collect();
+            Some(
+                literal::Literals::new(&pats, self.config.quick_build)
+                    .map_err(ScrubError::Build)?,
+            )
         };
         let max_literal = self
             .patterns
@@ -386,6 +399,10 @@ impl ScrubberBuilder {
             .max()
             .unwrap_or(0);
         let literal_meta = self.patterns.iter().map(|(_, i, e)| (*i, *e)).collect();
+        let literal_multiline = self
+            .patterns
+            .iter()
+            .any(|(p, _, _)| p.expose().contains(&b'\n'));
         let mut prompts = prompt::PromptIndex::new(self.config.prompt_span_words);
         let mut prompt_labels = Vec::new();
         for (i, (label, text)) in self.prompts.iter().enumerate() {
@@ -397,6 +414,7 @@ impl ScrubberBuilder {
             config: self.config,
             literals,
             literal_meta,
+            literal_multiline,
             max_literal,
             secrets: self.secrets,
             patterns,
@@ -409,8 +427,11 @@ impl ScrubberBuilder {
 /// The compiled scrubber: cheap to share (`&Scrubber` is `Sync`), never prints what it holds.
 pub struct Scrubber {
     config: ScrubConfig,
-    literals: Option<AhoCorasick>,
+    literals: Option<literal::Literals>,
     literal_meta: Vec<(u32, Encoding)>,
+    /// A literal pattern holds a line break: re-scans after a redaction cannot stay within
+    /// the marker's lines (see `detect_near_markers`).
+    literal_multiline: bool,
     max_literal: usize,
     secrets: Vec<Registered>,
     patterns: &'static rules::Patterns,
@@ -502,28 +523,7 @@ impl Scrubber {
     fn detect(&self, text: &[u8]) -> Vec<Hit> {
         let mut hits = Vec::new();
         if let Some(ac) = &self.literals {
-            for m in ac.find_iter(text) {
-                let Some(&(idx, enc)) = self.literal_meta.get(m.pattern().as_usize()) else {
-                    continue;
-                };
-                let (s, e) = if enc.is_base64() {
-                    literal::widen_base64(text, m.start(), m.end(), enc == Encoding::Base64Url)
-                } else {
-                    (m.start(), m.end())
-                };
-                let kind = self
-                    .secrets
-                    .get(idx as usize)
-                    .map_or(SecretKind::Custom, |r| r.kind);
-                hits.push(Hit {
-                    start: s,
-                    end: e,
-                    ctx: s,
-                    rule: kind.as_str(),
-                    kind: FindingKind::RegisteredSecret,
-                    detail: HitDetail::Secret(idx, enc),
-                });
-            }
+            self.literal_hits(ac, text, 0..text.len(), &mut hits);
         }
         if self.config.credentials || self.config.pii {
             let mut pat = Vec::new();
@@ -540,6 +540,98 @@ impl Scrubber {
         hits
     }
 
+    /// What [`Scrubber::detect`] finds in `out` (a rendering of a text whose every match was
+    /// redacted), scanning only the lines that hold a marker.
+    ///
+    /// Why that is the same: no credential/PII regex, high-entropy run or (checked at build)
+    /// literal pattern matches a line break, and each of those scans restarts at every line,
+    /// so what a scan finds on a line depends on that line's bytes alone (PEM ends and
+    /// neighbour checks read outside it, from all of `out`). A line without a marker is
+    /// byte-identical to a line of the original text, where nothing was found outside the
+    /// redacted regions, so nothing is found on it now. System-prompt spans cross lines and are
+    /// re-scanned in full.
+    fn detect_near_markers(&self, out: &[u8], segs: &Segments) -> Vec<Hit> {
+        let mut windows: Vec<Range<usize>> = Vec::new();
+        for &(os, oe, _, _, is_marker) in &segs.segs {
+            if !is_marker || windows.last().is_some_and(|w| os < w.end) {
+                continue;
+            }
+            let start = memchr::memrchr(b'\n', &out[..os]).map_or(0, |p| p + 1);
+            let end = memchr::memchr(b'\n', &out[oe..]).map_or(out.len(), |p| oe + p);
+            windows.push(start..end);
+        }
+        let mut hits = Vec::new();
+        if let Some(ac) = &self.literals {
+            if self.literal_multiline {
+                self.literal_hits(ac, out, 0..out.len(), &mut hits);
+            } else {
+                for w in &windows {
+                    self.literal_hits(ac, out, w.clone(), &mut hits);
+                }
+            }
+        }
+        if self.config.credentials || self.config.pii {
+            let mut pat = Vec::new();
+            let mut pos = 0;
+            for w in &windows {
+                pos = self
+                    .patterns
+                    .scan_window(out, pos.max(w.start), w.end, &mut pat);
+            }
+            hits.extend(pat.into_iter().filter(|h| match h.kind {
+                FindingKind::Pii => self.config.pii,
+                _ => self.config.credentials,
+            }));
+        }
+        if self.config.high_entropy {
+            let mut ent = Vec::new();
+            for w in &windows {
+                let from = ent.len();
+                entropy::scan(&out[w.clone()], &mut ent);
+                for h in &mut ent[from..] {
+                    h.start += w.start;
+                    h.end += w.start;
+                    h.ctx += w.start;
+                }
+            }
+            hits.extend(ent);
+        }
+        self.prompts.scan(out, &mut hits);
+        hits
+    }
+
+    /// Registered-secret matches in `span` of `text`.
+    fn literal_hits(
+        &self,
+        ac: &literal::Literals,
+        text: &[u8],
+        span: Range<usize>,
+        hits: &mut Vec<Hit>,
+    ) {
+        ac.for_each(text, span, |start, end, pattern| {
+            let Some(&(idx, enc)) = self.literal_meta.get(pattern) else {
+                return;
+            };
+            let (s, e) = if enc.is_base64() {
+                literal::widen_base64(text, start, end, enc == Encoding::Base64Url)
+            } else {
+                (start, end)
+            };
+            let kind = self
+                .secrets
+                .get(idx as usize)
+                .map_or(SecretKind::Custom, |r| r.kind);
+            hits.push(Hit {
+                start: s,
+                end: e,
+                ctx: s,
+                rule: kind.as_str(),
+                kind: FindingKind::RegisteredSecret,
+                detail: HitDetail::Secret(idx, enc),
+            });
+        });
+    }
+
     /// Merged regions of `text` after re-scanning the redacted result until it is clean.
     pub(crate) fn regions(&self, text: &[u8]) -> Vec<Region> {
         let mut regions = merge(self.detect(text));
@@ -548,7 +640,7 @@ impl Scrubber {
                 break;
             }
             let (out, segs) = render(text, &regions);
-            let extra = self.detect(&out);
+            let extra = self.detect_near_markers(&out, &segs);
             if extra.is_empty() {
                 break;
             }
@@ -688,4 +780,151 @@ pub(crate) fn render(text: &[u8], regions: &[Region]) -> (Vec<u8>, Segments) {
         out.extend_from_slice(&text[at..]);
     }
     (out, Segments { segs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl Scrubber {
+        /// The re-scan as it was before `detect_near_markers`: the whole rendering each round.
+        fn regions_full_rescan(&self, text: &[u8]) -> Vec<Region> {
+            let mut regions = merge(self.detect(text));
+            for _ in 0..MAX_ROUNDS {
+                if regions.is_empty() {
+                    break;
+                }
+                let (out, segs) = render(text, &regions);
+                let extra = self.detect(&out);
+                if extra.is_empty() {
+                    break;
+                }
+                let before: usize = regions.iter().map(|r| r.end - r.start).sum();
+                let mut hits: Vec<Hit> = regions
+                    .iter()
+                    .map(|r| Hit {
+                        start: r.start,
+                        end: r.end,
+                        ctx: r.ctx,
+                        ..r.rep
+                    })
+                    .collect();
+                hits.extend(extra.into_iter().map(|h| Hit {
+                    start: segs.to_input(h.start, false),
+                    end: segs.to_input(h.end, true),
+                    ctx: segs.to_input(h.ctx, false),
+                    ..h
+                }));
+                regions = merge(hits);
+                let after: usize = regions.iter().map(|r| r.end - r.start).sum();
+                if after == before {
+                    break;
+                }
+            }
+            regions
+        }
+    }
+
+    fn key(regions: &[Region]) -> Vec<(usize, usize, usize, &'static str)> {
+        regions
+            .iter()
+            .map(|r| (r.start, r.end, r.ctx, r.rep.rule))
+            .collect()
+    }
+
+    /// Texts glued from fragments that match, nearly match, or change a neighbour's context
+    /// (secrets touching each other, across line breaks, next to non-ASCII bytes, markers).
+    fn texts(seed: u64, count: usize) -> Vec<Vec<u8>> {
+        const FRAGS: &[&[u8]] = &[
+            b" ",
+            b"\n",
+            b"\r\n",
+            b"-",
+            b"=",
+            b"/",
+            b".",
+            b"@",
+            b"\xc3\xa9",
+            b"\xe2\x80\x94",
+            b"\xff",
+            b"word",
+            b"Bearer ",
+            b"bearer\t",
+            b"Authorization: Bearer ",
+            b"aws_secret_access_key = ",
+            b"AKIAIOSFODNN7EXAMPLE",
+            b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            b"ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+            b"sk-proj-a1B2c3D4e5F6g7H8i9J0k1L2",
+            b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+            b"X9fQ2mZ8kP4vL7nR3tY6wB1cD5eG0hJ",
+            b"hunter2hunter2",
+            b"aHVudGVyMmh1bnRlcjI",
+            b"68756e746572326875",
+            b"jane.doe@example.com",
+            b"555-123-4567",
+            b"(555) 123-4567",
+            b"+44 20 7946 0958",
+            b"4111 1111 1111 1111",
+            b"123-45-6789",
+            b"-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf\n-----END RSA PRIVATE KEY-----",
+            b"-----BEGIN PRIVATE KEY-----\nMIIBOgIBAAJBAKj34Gkx",
+            b"[REDACTED:jwt]",
+            b"[REDACTED:",
+            b"0123456789",
+            b"Zm9vYmFy",
+        ];
+        let mut s = seed;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        (0..count)
+            .map(|_| {
+                let n = 1 + (next() % 24) as usize;
+                let mut t = Vec::new();
+                for _ in 0..n {
+                    t.extend_from_slice(FRAGS[(next() % FRAGS.len() as u64) as usize]);
+                }
+                t
+            })
+            .collect()
+    }
+
+    #[test]
+    fn marker_line_rescan_equals_full_rescan() {
+        let mut b = Scrubber::builder();
+        b.secret(SecretKind::Custom, "s", &Secret::from("hunter2hunter2"))
+            .expect("registers");
+        let with_secret = b.build().expect("builds");
+        let mut b = Scrubber::builder();
+        b.secret(SecretKind::Custom, "m", &Secret::from("line one\nline two"))
+            .expect("registers");
+        b.system_prompt(
+            "p",
+            "You are a helpful assistant for word word jane doe example com and nothing else",
+        )
+        .expect("registers");
+        let multiline = b.build().expect("builds");
+        assert!(multiline.literal_multiline);
+        let plain = Scrubber::with_defaults().expect("builds");
+        let mut changed = 0;
+        for (i, t) in texts(0x2545_f491_4f6c_dd1d, 20_000).iter().enumerate() {
+            for s in [&plain, &with_secret, &multiline] {
+                let fast = s.regions(t);
+                let full = s.regions_full_rescan(t);
+                assert_eq!(
+                    key(&fast),
+                    key(&full),
+                    "text {i}: {:?}",
+                    String::from_utf8_lossy(t)
+                );
+                changed += usize::from(merge(s.detect(t)).len() != fast.len());
+            }
+        }
+        // The texts do exercise the re-scan.
+        assert!(changed > 100, "{changed}");
+    }
 }

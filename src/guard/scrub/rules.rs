@@ -8,7 +8,7 @@
 //! code, because a bounded repetition like `{0,4096}` is unrolled into thousands of NFA states.
 
 use super::{FindingKind, Hit, HitDetail};
-use regex_automata::{Input, meta, util::syntax};
+use regex_automata::{Anchored, Input, meta, util::syntax};
 use std::sync::LazyLock;
 
 /// Longest span a PEM private-key block may have from `-----BEGIN` to the end of `-----END …`
@@ -184,29 +184,93 @@ static VALUE_RES: LazyLock<Vec<regex::bytes::Regex>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The combined automaton: one lazy DFA over all rules.
+/// Rules `[..NUM_START]` start with a literal keyword (a prefilter finds them); rules
+/// `[NUM_START..EMAIL]` start with a digit, or with `(` or `+` before a digit; rule `EMAIL` has
+/// an inner `@`. Each group is searched with the automaton that suits it, and the scan takes
+/// the leftmost candidate of the three (the lowest rule index at a tie): exactly what one
+/// leftmost-first regex over all the rules finds (`tests::groups_equal_one_regex`).
+const NUM_START: usize = 14;
+const EMAIL: usize = 19;
+
+/// The compiled rule groups (see [`NUM_START`]).
 pub struct Patterns {
-    re: meta::Regex,
+    keyword: meta::Regex,
+    number: meta::Regex,
+    email: meta::Regex,
 }
 
 static PATTERNS: LazyLock<Result<Patterns, String>> = LazyLock::new(Patterns::compile);
 
+fn build(rules: &[Rule]) -> Result<meta::Regex, String> {
+    let pats: Vec<&str> = rules.iter().map(|r| r.re).collect();
+    meta::Regex::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(
+            meta::Config::new()
+                // A bigger lazy-DFA cache keeps the DFA from thrashing (FACTS.md: 285 MB/s
+                // with the default, 630 MB/s with a larger cache).
+                .hybrid_cache_capacity(16 << 20)
+                .nfa_size_limit(Some(64 << 20))
+                .dfa_size_limit(Some(64 << 20)),
+        )
+        .build_many(&pats)
+        .map_err(|e| format!("pattern rules do not compile: {e}"))
+}
+
+/// A candidate: start, end, index into [`RULES`].
+type Cand = (usize, usize, usize);
+
+/// What a group's last search found from some position on.
+#[derive(Clone, Copy)]
+enum Next {
+    Unknown,
+    /// No candidate up to the end of the window.
+    Done,
+    At(Cand),
+}
+
+/// First byte at or after `from` (before `until`) that is an ASCII digit. Eight bytes at a
+/// time: digits are a few percent of ordinary text.
+fn next_digit(hay: &[u8], mut from: usize, until: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while from + 8 <= until {
+        let Ok(bytes) = <[u8; 8]>::try_from(&hay[from..from + 8]) else {
+            break;
+        };
+        // Digits become 0..=9; a byte below 10 sets its high bit in `t`. The lowest flagged
+        // byte is always a true one (borrows only run upwards).
+        let x = u64::from_le_bytes(bytes) ^ (ONES * 0x30);
+        let t = x.wrapping_sub(ONES * 10) & !x & (ONES * 0x80);
+        if t != 0 {
+            return Some(from + (t.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    (from..until).find(|&i| hay[i].is_ascii_digit())
+}
+
+/// A necessary condition for a number-group match at `c` (checked before running the
+/// automaton there): `(` and three digits; `+` and a digit 1-9; or a digit followed by a digit,
+/// or by a space or `-` and a digit (every other number rule starts with three digits).
+fn may_start_number(hay: &[u8], c: usize, until: usize) -> bool {
+    let at = |k: usize| if c + k < until { hay[c + k] } else { 0 };
+    match at(0) {
+        b'(' => at(1).is_ascii_digit() && at(2).is_ascii_digit() && at(3).is_ascii_digit(),
+        b'+' => matches!(at(1), b'1'..=b'9'),
+        b'0'..=b'9' => {
+            at(1).is_ascii_digit() || (matches!(at(1), b' ' | b'-') && at(2).is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
 impl Patterns {
     fn compile() -> Result<Patterns, String> {
-        let pats: Vec<&str> = RULES.iter().map(|r| r.re).collect();
-        let re = meta::Regex::builder()
-            .syntax(syntax::Config::new().unicode(false).utf8(false))
-            .configure(
-                meta::Config::new()
-                    // A bigger lazy-DFA cache keeps the DFA from thrashing on 20 rules
-                    // (FACTS.md: 285 MB/s with the default, 630 MB/s with a larger cache).
-                    .hybrid_cache_capacity(16 << 20)
-                    .nfa_size_limit(Some(64 << 20))
-                    .dfa_size_limit(Some(64 << 20)),
-            )
-            .build_many(&pats)
-            .map_err(|e| format!("pattern rules do not compile: {e}"))?;
-        Ok(Patterns { re })
+        Ok(Patterns {
+            keyword: build(&RULES[..NUM_START])?,
+            number: build(&RULES[NUM_START..EMAIL])?,
+            email: build(&RULES[EMAIL..])?,
+        })
     }
 
     /// The shared, compiled rule set (built once per process).
@@ -214,30 +278,98 @@ impl Patterns {
         PATTERNS.as_ref().map_err(Clone::clone)
     }
 
+    fn unanchored(re: &meta::Regex, base: usize, hay: &[u8], pos: usize, until: usize) -> Next {
+        match re.search(&Input::new(hay).range(pos..until)) {
+            Some(m) => Next::At((m.start(), m.end(), base + m.pattern().as_usize())),
+            None => Next::Done,
+        }
+    }
+
+    /// The number group's leftmost candidate from `pos`: every match of it starts at a digit
+    /// or at a `(`/`+` just before one, so only those starts are tried, anchored.
+    fn number_from(&self, hay: &[u8], pos: usize, until: usize) -> Next {
+        let mut from = pos;
+        while let Some(d) = next_digit(hay, from, until) {
+            let before = d
+                .checked_sub(1)
+                .filter(|&c| c >= pos && matches!(hay[c], b'(' | b'+'));
+            for c in before.into_iter().chain([d]) {
+                if !may_start_number(hay, c, until) {
+                    continue;
+                }
+                let input = Input::new(hay).range(c..until).anchored(Anchored::Yes);
+                if let Some(m) = self.number.search(&input) {
+                    return Next::At((m.start(), m.end(), NUM_START + m.pattern().as_usize()));
+                }
+            }
+            from = d + 1;
+        }
+        Next::Done
+    }
+
     /// Appends every accepted candidate in `hay` to `out`.
     pub fn scan(&self, hay: &[u8], out: &mut Vec<Hit>) {
-        let mut pos = 0;
-        while pos <= hay.len() {
-            let Some(m) = self.re.search(&Input::new(hay).range(pos..)) else {
-                break;
+        self.scan_window(hay, 0, hay.len(), out);
+    }
+
+    /// [`Patterns::scan`] of the candidates that start in `pos..until`, where `until` is a line
+    /// end (a `\n` or the end of `hay`): no rule's regex matches a line break, so a candidate
+    /// never crosses `until`, and the scan resumes at a match's end (an accepted PEM block may extend
+    /// past it; neighbouring bytes are read from all of `hay`). So each line is scanned on its
+    /// own, and scanning only some lines finds exactly what one scan of the whole text finds on
+    /// them. Returns where the scan stopped.
+    pub fn scan_window(
+        &self,
+        hay: &[u8],
+        mut pos: usize,
+        until: usize,
+        out: &mut Vec<Hit>,
+    ) -> usize {
+        let mut next = [Next::Unknown; 3];
+        while pos < until {
+            // Refresh each group whose candidate the scan has moved past.
+            for (g, slot) in next.iter_mut().enumerate() {
+                let stale = match *slot {
+                    Next::Unknown => true,
+                    Next::Done => false,
+                    Next::At((s, _, _)) => s < pos,
+                };
+                if stale {
+                    *slot = match g {
+                        0 => Self::unanchored(&self.keyword, 0, hay, pos, until),
+                        1 => self.number_from(hay, pos, until),
+                        _ => Self::unanchored(&self.email, EMAIL, hay, pos, until),
+                    };
+                }
+            }
+            let best = next
+                .iter()
+                .filter_map(|n| match n {
+                    Next::At(c) => Some(*c),
+                    _ => None,
+                })
+                .min_by_key(|&(s, _, i)| (s, i));
+            let Some((ms, me, i)) = best else {
+                return until;
             };
-            let rule = &RULES[m.pattern().as_usize()];
-            match accept(rule, hay, m.start(), m.end()) {
+            let rule = &RULES[i];
+            match accept(rule, hay, ms, me) {
                 Some((s, e)) => {
                     out.push(Hit {
                         start: s,
                         end: e,
-                        ctx: m.start(),
+                        ctx: ms,
                         rule: rule.id,
                         kind: rule.kind,
                         detail: HitDetail::None,
                     });
-                    pos = m.end().max(m.start() + 1);
+                    pos = me.max(ms + 1);
                 }
                 // A rejected candidate may hide a real one that starts inside it.
-                None => pos = m.start() + 1,
+                None => pos = ms + 1,
             }
         }
+        pos
     }
 }
 
@@ -399,4 +531,170 @@ fn pem_end(hay: &[u8], after: usize) -> usize {
     }
     let body = |b: &u8| b.is_ascii_alphanumeric() || b"\r\n+/=\\".contains(b);
     after + window.iter().take_while(|b| body(b)).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scan as it was: one leftmost-first regex over all the rules.
+    fn scan_one_regex(re: &meta::Regex, hay: &[u8]) -> Vec<(usize, usize, usize, &'static str)> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos <= hay.len() {
+            let Some(m) = re.search(&Input::new(hay).range(pos..)) else {
+                break;
+            };
+            let rule = &RULES[m.pattern().as_usize()];
+            match accept(rule, hay, m.start(), m.end()) {
+                Some((s, e)) => {
+                    out.push((s, e, m.start(), rule.id));
+                    pos = m.end().max(m.start() + 1);
+                }
+                None => pos = m.start() + 1,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn groups_are_what_they_claim() {
+        // Every number-group rule starts with a digit, `(` or `+`; keyword rules with a literal.
+        for r in &RULES[NUM_START..EMAIL] {
+            assert!(
+                r.re.starts_with("[0-9]")
+                    || r.re.starts_with("0")
+                    || r.re.starts_with(r"(?:\(")
+                    || r.re.starts_with(r"\+"),
+                "{}",
+                r.id
+            );
+        }
+        assert_eq!(RULES[EMAIL].id, "email");
+        assert_eq!(RULES.len(), EMAIL + 1);
+        // No rule may match a line break (the re-scan after a redaction relies on it).
+        let p = Patterns::get().expect("compiles");
+        for re in [&p.keyword, &p.number, &p.email] {
+            for hay in [&b"\n"[..], b"a\nb", b"1\n2"] {
+                for s in 0..hay.len() {
+                    let m = re.search(&Input::new(hay).range(s..).anchored(Anchored::Yes));
+                    assert!(m.is_none_or(|m| !hay[m.range()].contains(&b'\n')));
+                }
+            }
+        }
+        // Nor do the patterns name one: no `\s`, `\n`, negated class or `.`-any.
+        for r in RULES {
+            assert!(
+                !(r.re.contains(r"\s") || r.re.contains(r"\n") || r.re.contains("[^")),
+                "{}",
+                r.id
+            );
+        }
+    }
+
+    #[test]
+    fn groups_equal_one_regex() {
+        let one = build(RULES).expect("compiles");
+        let groups = Patterns::get().expect("compiles");
+        const FRAGS: &[&[u8]] = &[
+            b" ",
+            b"\n",
+            b"-",
+            b".",
+            b"/",
+            b"+",
+            b"(",
+            b")",
+            b"@",
+            b"_",
+            b"x",
+            b"A",
+            b"0",
+            b"1",
+            b"5",
+            b"9",
+            b"\xc3\xa9",
+            b"\xff",
+            b"555",
+            b"123",
+            b"4567",
+            b"45",
+            b"6789",
+            b"020",
+            b"+44",
+            b"+1",
+            b"(555)",
+            b"4111",
+            b"1111",
+            b"4111 1111 1111 1111",
+            b"555-123-4567",
+            b"123-45-6789",
+            b"(555) 123-4567",
+            b"+44 20 7946 0958",
+            b"jane.doe",
+            b"example.com",
+            b"jane@example.com",
+            b"Bearer ",
+            b"bearer\t",
+            b"aws",
+            b"AWS_SECRET",
+            b"secret",
+            b"=",
+            b"AKIAIOSFODNN7EXAMPLE",
+            b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            b"ghp_",
+            b"a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+            b"sk-",
+            b"sk-ant-",
+            b"proj-",
+            b"eyJhbGciOiJIUzI1NiJ9",
+            b"eyJzdWIiOiIxIn0",
+            b"xoxb-",
+            b"glpat-",
+            b"AIza",
+            b"https://hooks.slack.com/services/",
+            b"-----BEGIN RSA PRIVATE KEY-----",
+            b"-----END RSA PRIVATE KEY-----",
+            b"MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf",
+            b"sk_live_",
+            b"github_pat_",
+        ];
+        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for _ in 0..30_000 {
+            let n = 1 + (next() % 30) as usize;
+            let mut t = Vec::new();
+            for _ in 0..n {
+                t.extend_from_slice(FRAGS[(next() % FRAGS.len() as u64) as usize]);
+            }
+            let mut got = Vec::new();
+            groups.scan(&t, &mut got);
+            let got: Vec<_> = got
+                .iter()
+                .map(|h| (h.start, h.end, h.ctx, h.rule))
+                .collect();
+            assert_eq!(
+                got,
+                scan_one_regex(&one, &t),
+                "{:?}",
+                String::from_utf8_lossy(&t)
+            );
+        }
+    }
+
+    #[test]
+    fn next_digit_finds_the_first() {
+        let hay = b"abcdefghij0klmnopqrstuvwxyz9 (1) \xff\x2f\x3a5";
+        for from in 0..hay.len() {
+            for until in from..=hay.len() {
+                let want = (from..until).find(|&i| hay[i].is_ascii_digit());
+                assert_eq!(next_digit(hay, from, until), want, "{from}..{until}");
+            }
+        }
+    }
 }
