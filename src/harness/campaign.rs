@@ -552,22 +552,62 @@ fn http_transport(base_url: &str) -> Result<Transport, CampaignError> {
 /// aimed at one of the selected endpoints. A function of the spec and the options alone, so
 /// `--dry-run` and sharded runs see exactly what the campaign will run.
 pub fn planned(spec: &Spec, options: &Options) -> Vec<(u64, CaseRecipe)> {
-    if !options.explicit.is_empty() {
-        return options.explicit.clone();
-    }
-    let endpoints = selected_endpoints(spec, options);
-    if endpoints.is_empty() {
-        return Vec::new();
-    }
-    (0..options.cases)
-        .filter(|i| options.shard.is_none_or(|(k, n)| n > 0 && i % n == k))
-        .map(|i| {
-            let mut recipe = nth_case(options.seed, i);
-            recipe.endpoint = endpoints[recipe.endpoint as usize % endpoints.len()] as u8;
-            (i, recipe)
-        })
-        .collect()
+    plan(spec, options).collect()
 }
+
+/// [`planned`] one case at a time, with the number of cases: a campaign of a million cases
+/// never holds a million recipes.
+fn plan<'a>(
+    spec: &Spec,
+    options: &'a Options,
+) -> impl ExactSizeIterator<Item = (u64, CaseRecipe)> + 'a {
+    let endpoints = selected_endpoints(spec, options);
+    let explicit = (!options.explicit.is_empty()).then(|| options.explicit.clone());
+    let in_shard = move |i: &u64| options.shard.is_none_or(|(k, n)| n > 0 && i % n == k);
+    let count = match &explicit {
+        Some(e) => e.len() as u64,
+        None if endpoints.is_empty() => 0,
+        None => match options.shard {
+            None => options.cases,
+            Some((k, n)) if n > 0 && k < n => options.cases / n + u64::from(options.cases % n > k),
+            Some(_) => 0,
+        },
+    };
+    let generated = (0..options.cases).filter(in_shard).map(move |i| {
+        let mut recipe = nth_case(options.seed, i);
+        recipe.endpoint = endpoints[recipe.endpoint as usize % endpoints.len()] as u8;
+        (i, recipe)
+    });
+    let cases: Box<dyn Iterator<Item = (u64, CaseRecipe)> + 'a> = match explicit {
+        Some(e) => Box::new(e.into_iter()),
+        None if count == 0 => Box::new(std::iter::empty()),
+        None => Box::new(generated),
+    };
+    Counted { cases, left: count }
+}
+
+/// An iterator that knows how many items it has left.
+struct Counted<I> {
+    cases: I,
+    left: u64,
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.cases.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = usize::try_from(self.left).unwrap_or(usize::MAX);
+        (left, Some(left))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Counted<I> {}
 
 fn selected_endpoints(spec: &Spec, options: &Options) -> Vec<usize> {
     spec.endpoints
@@ -586,7 +626,7 @@ async fn campaign(
     let endpoints = selected_endpoints(&run.spec, options);
     let mut agg = Aggregate::default();
     let tried = baselines(run, &endpoints, &mut agg).await?;
-    let planned = planned(&run.spec, options);
+    let mut planned = plan(&run.spec, options);
     let total = planned.len() as u64;
     let found = AtomicU64::new(0);
     // The first cases run one at a time: if the target's calls can then only be tied to a
@@ -596,7 +636,7 @@ async fn campaign(
     const WARM_UP: usize = 24;
     let mut serial = run.serial.load(Ordering::Relaxed);
     let mut next = 0;
-    while next < planned.len() {
+    loop {
         let guessed_before = run.llm.guessed_attributions() + run.sink.guessed_attributions();
         let lost_before =
             !run.llm.take_unattributed().is_empty() | !run.sink.take_unattributed().is_empty();
@@ -607,12 +647,15 @@ async fn campaign(
             options.concurrency.max(1)
         };
         let batch_len = if concurrency == 1 && next < WARM_UP {
-            WARM_UP.min(planned.len() - next)
+            WARM_UP - next
         } else {
-            (concurrency * 8).min(planned.len() - next)
+            concurrency * 8
         };
-        let batch = planned[next..next + batch_len].to_vec();
-        next += batch_len;
+        let batch: Vec<(u64, CaseRecipe)> = planned.by_ref().take(batch_len).collect();
+        if batch.is_empty() {
+            break;
+        }
+        next += batch.len();
         let parallel = multi_threaded();
         let mut stream = futures_util::stream::iter(batch.into_iter().map(|(i, recipe)| {
             let run = Arc::clone(run);

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Log lines kept; older ones are dropped (and counted) so memory stays bounded.
-const MAX_LOG_LINES: usize = 200_000;
+/// Log lines kept; older ones are dropped (and counted) so memory stays bounded. A case reads
+/// only the lines logged while it ran, a few per case in flight: this is ample, and small
+/// enough that a long run's memory does not grow with it.
+const MAX_LOG_LINES: usize = 16_384;
 
 /// What the target wrote to stdout and stderr, in order, with a running line number.
 #[derive(Default)]
