@@ -555,6 +555,11 @@ pub fn planned(spec: &Spec, options: &Options) -> Vec<(u64, CaseRecipe)> {
     plan(spec, options).collect()
 }
 
+/// How many cases [`planned`] holds, without generating them.
+pub fn planned_count(spec: &Spec, options: &Options) -> u64 {
+    plan(spec, options).len() as u64
+}
+
 /// [`planned`] one case at a time, with the number of cases: a campaign of a million cases
 /// never holds a million recipes.
 fn plan<'a>(
