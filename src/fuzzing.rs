@@ -530,13 +530,7 @@ pub fn scrubber(data: &[u8]) {
         return;
     };
     let secret = Secret::from(input.secret.clone());
-    let mut b = ScrubberBuilder::new().config(ScrubConfig {
-        credentials: false,
-        pii: false,
-        high_entropy: false,
-        quick_build: true,
-        ..ScrubConfig::default()
-    });
+    let mut b = ScrubberBuilder::new().config(ScrubConfig::literals_only());
     // Secrets the builder refuses (too short, marker-like) are simply not this input's case.
     if b.secret(SecretKind::Custom, "fuzz", &secret).is_err() {
         return;

@@ -547,13 +547,7 @@ impl EchoFinders {
 }
 
 fn finder_builder() -> ScrubberBuilder {
-    ScrubberBuilder::new().config(ScrubConfig {
-        credentials: false,
-        pii: false,
-        high_entropy: false,
-        quick_build: true,
-        ..ScrubConfig::default()
-    })
+    ScrubberBuilder::new().config(ScrubConfig::literals_only())
 }
 
 fn shared_finder(run: &RunFacts<'_>, system_prompt: Option<&str>) -> Option<Scrubber> {

@@ -1265,13 +1265,7 @@ fn finding(
 /// its report carry it. Tokens stay: they are the short-lived test tokens confab minted.
 fn masker(run: &Run) -> Option<crate::guard::scrub::Scrubber> {
     use crate::guard::scrub::{ScrubConfig, ScrubberBuilder, SecretKind};
-    let mut b = ScrubberBuilder::new().config(ScrubConfig {
-        credentials: false,
-        pii: false,
-        high_entropy: false,
-        quick_build: true,
-        ..ScrubConfig::default()
-    });
+    let mut b = ScrubberBuilder::new().config(ScrubConfig::literals_only());
     b.secret(SecretKind::LlmApiKey, "llm_api_key", &run.llm_key)
         .ok()?;
     if let Some(s) = &run.signing_secret {

@@ -77,13 +77,7 @@ impl Default for Masking {
 impl Masking {
     /// Masks the built-in patterns and these literal secrets (label, value).
     pub fn with_secrets(secrets: &[(String, Secret)]) -> Masking {
-        let mut b = ScrubberBuilder::new().config(ScrubConfig {
-            credentials: false,
-            pii: false,
-            high_entropy: false,
-            quick_build: true,
-            ..ScrubConfig::default()
-        });
+        let mut b = ScrubberBuilder::new().config(ScrubConfig::literals_only());
         let mut short = Vec::new();
         let mut any = false;
         for (label, secret) in secrets {

@@ -219,6 +219,20 @@ impl Default for ScrubConfig {
     }
 }
 
+impl ScrubConfig {
+    /// Registered literals (secrets, system prompts) only, built quickly: for a short-lived
+    /// scrubber that watches known values in a few kilobytes (the oracle, report masking).
+    pub fn literals_only() -> ScrubConfig {
+        ScrubConfig {
+            credentials: false,
+            pii: false,
+            high_entropy: false,
+            quick_build: true,
+            ..ScrubConfig::default()
+        }
+    }
+}
+
 /// A match before merging, in the coordinates of the scanned text.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Hit {
