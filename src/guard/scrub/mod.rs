@@ -648,13 +648,23 @@ impl Scrubber {
 
     /// Merged regions of `text` after re-scanning the redacted result until it is clean.
     pub(crate) fn regions(&self, text: &[u8]) -> Vec<Region> {
+        self.regions_rescanning(text, |out, segs| self.detect_near_markers(out, segs))
+    }
+
+    /// Detects, redacts, and re-scans the rendering with `rescan` until nothing new appears
+    /// (a redaction can join two halves of a secret).
+    fn regions_rescanning(
+        &self,
+        text: &[u8],
+        rescan: impl Fn(&[u8], &Segments) -> Vec<Hit>,
+    ) -> Vec<Region> {
         let mut regions = merge(self.detect(text));
         for _ in 0..MAX_ROUNDS {
             if regions.is_empty() {
                 break;
             }
             let (out, segs) = render(text, &regions);
-            let extra = self.detect_near_markers(&out, &segs);
+            let extra = rescan(&out, &segs);
             if extra.is_empty() {
                 break;
             }
@@ -803,39 +813,7 @@ mod tests {
     impl Scrubber {
         /// The re-scan as it was before `detect_near_markers`: the whole rendering each round.
         fn regions_full_rescan(&self, text: &[u8]) -> Vec<Region> {
-            let mut regions = merge(self.detect(text));
-            for _ in 0..MAX_ROUNDS {
-                if regions.is_empty() {
-                    break;
-                }
-                let (out, segs) = render(text, &regions);
-                let extra = self.detect(&out);
-                if extra.is_empty() {
-                    break;
-                }
-                let before: usize = regions.iter().map(|r| r.end - r.start).sum();
-                let mut hits: Vec<Hit> = regions
-                    .iter()
-                    .map(|r| Hit {
-                        start: r.start,
-                        end: r.end,
-                        ctx: r.ctx,
-                        ..r.rep
-                    })
-                    .collect();
-                hits.extend(extra.into_iter().map(|h| Hit {
-                    start: segs.to_input(h.start, false),
-                    end: segs.to_input(h.end, true),
-                    ctx: segs.to_input(h.ctx, false),
-                    ..h
-                }));
-                regions = merge(hits);
-                let after: usize = regions.iter().map(|r| r.end - r.start).sum();
-                if after == before {
-                    break;
-                }
-            }
-            regions
+            self.regions_rescanning(text, |out, _| self.detect(out))
         }
     }
 
