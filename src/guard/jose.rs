@@ -200,6 +200,26 @@ pub struct Claims<'a> {
     pub duplicate: bool,
 }
 
+impl<'a> Claims<'a> {
+    /// The slot of a member the guard reads; `None` for any other (ignored) member. Shared
+    /// by the serde path and the flat scanner, so both read the same members.
+    fn member(&mut self, name: &str) -> Option<&mut Option<Raw<'a>>> {
+        Some(match name {
+            "exp" => &mut self.exp,
+            "nbf" => &mut self.nbf,
+            "iat" => &mut self.iat,
+            "iss" => &mut self.iss,
+            "sub" => &mut self.sub,
+            "aud" => &mut self.aud,
+            "scope" => &mut self.scope,
+            "scp" => &mut self.scp,
+            "jti" => &mut self.jti,
+            "client_id" => &mut self.client_id,
+            _ => return None,
+        })
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Claims<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -211,18 +231,8 @@ impl<'de> serde::Deserialize<'de> for Claims<'de> {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Claims<'de>, A::Error> {
                 let mut c = Claims::default();
                 c.duplicate = read_object(map, |name, map| {
-                    let slot = match name {
-                        "exp" => &mut c.exp,
-                        "nbf" => &mut c.nbf,
-                        "iat" => &mut c.iat,
-                        "iss" => &mut c.iss,
-                        "sub" => &mut c.sub,
-                        "aud" => &mut c.aud,
-                        "scope" => &mut c.scope,
-                        "scp" => &mut c.scp,
-                        "jti" => &mut c.jti,
-                        "client_id" => &mut c.client_id,
-                        _ => return Ok(false),
+                    let Some(slot) = c.member(name) else {
+                        return Ok(false);
                     };
                     *slot = Some(map.next_value::<Raw<'de>>()?);
                     Ok(true)
@@ -428,18 +438,8 @@ mod flat {
         let mut c = Claims::default();
         let mut scan = Scan::new(json)?;
         c.duplicate = scan.object(|name, value| {
-            let slot = match name {
-                "exp" => &mut c.exp,
-                "nbf" => &mut c.nbf,
-                "iat" => &mut c.iat,
-                "iss" => &mut c.iss,
-                "sub" => &mut c.sub,
-                "aud" => &mut c.aud,
-                "scope" => &mut c.scope,
-                "scp" => &mut c.scp,
-                "jti" => &mut c.jti,
-                "client_id" => &mut c.client_id,
-                _ => return,
+            let Some(slot) = c.member(name) else {
+                return;
             };
             *slot = Some(value);
         })?;
