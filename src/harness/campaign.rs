@@ -966,6 +966,8 @@ fn multi_threaded() -> bool {
 /// The base URL requests to an in-process service are written against (in `curl` lines and
 /// the `Host` header); nothing resolves it.
 const IN_PROCESS_BASE: &str = "http://target.confab.invalid";
+/// The `Host` of [`IN_PROCESS_BASE`].
+const IN_PROCESS_HOST: &str = "target.confab.invalid";
 
 async fn send_http(
     client: &reqwest::Client,
@@ -1034,7 +1036,7 @@ async fn send_service(
     super::upstream::as_on_the_wire(&mut headers);
     headers.insert(
         axum::http::header::HOST,
-        axum::http::HeaderValue::from_static("target.confab.invalid"),
+        axum::http::HeaderValue::from_static(IN_PROCESS_HOST),
     );
     if let Some(b) = &body {
         headers.insert(axum::http::header::CONTENT_LENGTH, b.len().into());
