@@ -12,9 +12,7 @@ mod common;
 
 use confab::oracle::{Invariant, Severity};
 use confab::report::html::{self, Masking};
-use confab::report::{
-    EndpointInfo, Example, Finding, Gate, Report, Reproduce, SpecContext, Stats, guidance,
-};
+use confab::report::{Example, Finding, Gate, Report, Reproduce, SpecContext, Stats, guidance};
 use serde_json::{Value, json};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -110,22 +108,7 @@ fn hostile_report() -> (Report, SpecContext) {
     };
     let ctx = SpecContext {
         path: report.spec.clone(),
-        endpoints: vec![
-            EndpointInfo {
-                name: "read".to_owned(),
-                method: "GET".to_owned(),
-                path: "/docs/{resource}".to_owned(),
-                llm: false,
-                line: Some(40),
-            },
-            EndpointInfo {
-                name: "assist".to_owned(),
-                method: "POST".to_owned(),
-                path: "/assist".to_owned(),
-                llm: true,
-                line: Some(48),
-            },
-        ],
+        endpoints: common::reference_endpoints(),
     };
     (report, ctx)
 }

@@ -125,22 +125,7 @@ fn synthetic() -> (Report, SpecContext) {
     };
     let ctx = SpecContext {
         path: "examples/my api/spec.toml".to_owned(),
-        endpoints: vec![
-            EndpointInfo {
-                name: "read".to_owned(),
-                method: "GET".to_owned(),
-                path: "/docs/{resource}".to_owned(),
-                llm: false,
-                line: Some(40),
-            },
-            EndpointInfo {
-                name: "assist".to_owned(),
-                method: "POST".to_owned(),
-                path: "/assist".to_owned(),
-                llm: true,
-                line: Some(48),
-            },
-        ],
+        endpoints: common::reference_endpoints(),
     };
     (report, ctx)
 }

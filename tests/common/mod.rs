@@ -52,3 +52,19 @@ pub fn fixtures() -> &'static [Fixture] {
             .collect()
     })
 }
+
+/// The reference target's two endpoints as a report's spec context names them (the lines of
+/// `examples/reference/*.toml`), for hand-made reports.
+pub fn reference_endpoints() -> Vec<confab::report::EndpointInfo> {
+    let endpoint = |name: &str, method: &str, path: &str, llm, line| confab::report::EndpointInfo {
+        name: name.to_owned(),
+        method: method.to_owned(),
+        path: path.to_owned(),
+        llm,
+        line: Some(line),
+    };
+    vec![
+        endpoint("read", "GET", "/docs/{resource}", false, 40),
+        endpoint("assist", "POST", "/assist", true, 48),
+    ]
+}
