@@ -18,72 +18,47 @@
 //!   identifiers (`getUserByIdWithCacheAndRetry2`) have high entropy too but almost never two
 //!   capitals in a row; random base64 has them at every third pair.
 
+use super::runs::{ByteClass, class_of, each_run};
 use super::{FindingKind, Hit, HitDetail};
 
 /// Shortest run that may be flagged.
 pub const MIN_RUN: usize = 24;
 
-/// `[A-Za-z0-9+/_-]`, as a table: the scan below tests one byte per step.
-static RUN_BYTE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-');
-        b += 1;
-    }
-    t
-};
+/// `[A-Za-z0-9+/_-]`.
+static RUN_BYTE: ByteClass = class_of(&[
+    (b'0', b'9'),
+    (b'A', b'Z'),
+    (b'a', b'z'),
+    (b'+', b'+'),
+    (b'/', b'/'),
+    (b'_', b'_'),
+    (b'-', b'-'),
+]);
 
+#[cfg(test)]
 fn run_byte(b: u8) -> bool {
     RUN_BYTE[usize::from(b)]
 }
 
-/// Appends a hit for every high-entropy run in `hay`.
-///
-/// Skips ahead: a run of at least [`MIN_RUN`] bytes starting at or after `i` covers byte
-/// `i + MIN_RUN - 1`, so when that byte is not a run byte the whole stretch is skipped. In prose
-/// (short words) most bytes are never looked at.
+/// Appends a hit for every high-entropy run in `hay` (runs found as `runs::each_run` does:
+/// in prose most bytes are never looked at).
 pub fn scan(hay: &[u8], out: &mut Vec<Hit>) {
-    let n = hay.len();
-    // Invariant: `i == 0` or `hay[i - 1]` is not a run byte, and every run starting before
-    // `i` has been handled.
-    let mut i = 0;
-    loop {
-        let p = i + MIN_RUN - 1;
-        if p >= n {
-            break;
-        }
-        if !run_byte(hay[p]) {
-            i = p + 1;
-            continue;
-        }
-        // The run through `p`: by the invariant it starts at or after `i`.
-        let mut s = p;
-        while s > i && run_byte(hay[s - 1]) {
-            s -= 1;
-        }
-        let mut e = p + 1;
-        while e < n && run_byte(hay[e]) {
-            e += 1;
-        }
-        if e - s >= MIN_RUN && looks_random(&hay[s..e]) {
-            let mut end = e;
-            while end < n && hay[end] == b'=' && end - e < 2 {
+    each_run(hay, 0..hay.len(), &RUN_BYTE, MIN_RUN, |run| {
+        if looks_random(&hay[run.clone()]) {
+            let mut end = run.end;
+            while end < hay.len() && hay[end] == b'=' && end - run.end < 2 {
                 end += 1;
             }
             out.push(Hit {
-                start: s,
+                start: run.start,
                 end,
-                ctx: s,
+                ctx: run.start,
                 rule: "high_entropy",
                 kind: FindingKind::HighEntropy,
                 detail: HitDetail::None,
             });
         }
-        // `hay[e]` is not a run byte (or the text ends there).
-        i = e + 1;
-    }
+    });
 }
 
 /// The straightforward byte-at-a-time scan, kept as the oracle of the skipping one.

@@ -1,6 +1,7 @@
 //! Exact registered secrets and their encodings, as byte patterns for one Aho-Corasick
 //! automaton.
 
+use super::runs::{ByteClass, each_run};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -184,7 +185,7 @@ pub struct Literals {
     /// For one large automaton: the bytes any pattern holds and the shortest pattern. A match
     /// lies inside a run of such bytes at least that long, so the automaton only scans those
     /// runs (most words of prose are shorter than any encoding of a secret).
-    runs: Option<([bool; 256], usize)>,
+    runs: Option<(ByteClass, usize)>,
 }
 
 impl Literals {
@@ -240,39 +241,6 @@ impl Literals {
         Ok(Literals { parts, runs })
     }
 
-    /// Calls `f(run)` for each maximal run of `alphabet` bytes in `span` at least `min` long,
-    /// looking at about one byte in `min` where runs are short (as the entropy scan does).
-    fn each_run(
-        hay: &[u8],
-        span: std::ops::Range<usize>,
-        alphabet: &[bool; 256],
-        min: usize,
-        mut f: impl FnMut(std::ops::Range<usize>),
-    ) {
-        let end = span.end;
-        let mut i = span.start;
-        // Invariant: `i == span.start` or `hay[i - 1]` is not in the alphabet.
-        while i + min <= end {
-            let p = i + min - 1;
-            if !alphabet[usize::from(hay[p])] {
-                i = p + 1;
-                continue;
-            }
-            let mut s = p;
-            while s > i && alphabet[usize::from(hay[s - 1])] {
-                s -= 1;
-            }
-            let mut e = p + 1;
-            while e < end && alphabet[usize::from(hay[e])] {
-                e += 1;
-            }
-            if e - s >= min {
-                f(s..e);
-            }
-            i = e + 1;
-        }
-    }
-
     /// Calls `f(start, end, pattern)` for each leftmost-longest match in `span` of `hay`, in
     /// order, as one automaton over all the patterns would report them: the leftmost start,
     /// then the longest, then the lowest pattern index.
@@ -289,7 +257,7 @@ impl Literals {
                 }
             };
             match &self.runs {
-                Some((alphabet, min)) => Self::each_run(hay, span, alphabet, *min, search),
+                Some((alphabet, min)) => each_run(hay, span, alphabet, *min, search),
                 None => search(span),
             }
             return;

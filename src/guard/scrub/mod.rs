@@ -22,6 +22,7 @@ mod entropy;
 mod literal;
 mod prompt;
 mod rules;
+mod runs;
 mod stream;
 
 pub use literal::{Encoding, encodings};
