@@ -23,10 +23,10 @@
 mod corpus;
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use confab::guard::Secret;
-use confab::guard::scrub::{ScrubConfig, Scrubber, ScrubberBuilder, SecretKind, scrub_stream};
+use confab::guard::scrub::{
+    ScrubConfig, Scrubber, ScrubberBuilder, SecretKind, encodings, scrub_stream,
+};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use std::hint::black_box;
 use std::io::{self, Write};
@@ -56,61 +56,16 @@ fn no_rules() -> ScrubConfig {
     }
 }
 
-/// The literal patterns the scrubber registers per secret (as `literal::encodings` does):
-/// raw, standard and URL-safe base64 cores at three alignments, hex both cases, percent both
-/// cases; deduplicated.
+/// The literal patterns the scrubber registers per secret (`confab::guard::scrub::encodings`:
+/// raw, base64 cores at three alignments, hex and percent), deduplicated across secrets.
 fn literal_patterns(secrets: &[String]) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    for s in secrets {
-        let s = s.as_bytes();
-        let mut pats = vec![s.to_vec()];
-        for offset in 0..3 {
-            for url in [false, true] {
-                let mut buf = vec![0u8; offset];
-                buf.extend_from_slice(s);
-                let enc = if url {
-                    URL_SAFE_NO_PAD.encode(&buf)
-                } else {
-                    STANDARD_NO_PAD.encode(&buf)
-                };
-                let first = (8 * offset).div_ceil(6);
-                let last = (8 * (offset + s.len())) / 6;
-                pats.push(enc.as_bytes()[first..last].to_vec());
-            }
-        }
-        for upper in [false, true] {
-            let hex: String = s
-                .iter()
-                .map(|b| {
-                    if upper {
-                        format!("{b:02X}")
-                    } else {
-                        format!("{b:02x}")
-                    }
-                })
-                .collect();
-            pats.push(hex.into_bytes());
-            let pct: String = s
-                .iter()
-                .map(|&b| {
-                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                        char::from(b).to_string()
-                    } else if upper {
-                        format!("%{b:02X}")
-                    } else {
-                        format!("%{b:02x}")
-                    }
-                })
-                .collect();
-            pats.push(pct.into_bytes());
-        }
-        for p in pats {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::new();
+    secrets
+        .iter()
+        .flat_map(|s| encodings(s.as_bytes()))
+        .map(|(_, p)| p)
+        .filter(|p| seen.insert(p.clone()))
+        .collect()
 }
 
 fn floor_ac(secrets: usize) -> AhoCorasick {

@@ -196,7 +196,7 @@ SCRUB_ROWS = [
     ("confab_full_rules_secrets_1000", "confab `scrub`, full rule set, 1,000 secrets",
      "the same with 1,000 secrets (~11 patterns each): what rule-count growth costs"),
     ("confab_stream_secrets_10", "confab `scrub_stream`, 10 secrets (what the CLI runs)",
-     "64 KiB chunks with a 16 KiB overlap re-scanned at each step"),
+     "256 KiB chunks with a 16 KiB overlap re-scanned at each step"),
     ("detect_once_secrets_10", "one detection pass, 10 secrets (`is_clean`)",
      "all detectors once, without rendering or the re-scan after a redaction"),
     ("rules_only", "credential + PII regex only", "one detector family alone"),

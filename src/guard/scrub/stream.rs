@@ -24,8 +24,9 @@ use super::{Finding, Region, Scrubber, marker};
 use serde::Serialize;
 use std::io::{self, Read, Write};
 
-/// Bytes read per step.
-pub const DEFAULT_CHUNK: usize = 64 * 1024;
+/// Bytes read per step: large enough that re-scanning the overlap costs ~6%, small enough that
+/// the buffer stays in a core's L2 cache.
+pub const DEFAULT_CHUNK: usize = 256 * 1024;
 
 /// Bytes kept between steps: longer than any match the scanner must see whole.
 pub const DEFAULT_OVERLAP: usize = 16 * 1024;
