@@ -7,9 +7,7 @@
 //!
 //! Recipes are drawn from a fixed seed, so every run times the same cases.
 
-use confab::generators::output::{
-    DeclaredTool, OutputContext, OutputRecipe, ParamKind, SentTexts, ToolParam,
-};
+use confab::generators::output::{DeclaredTool, OutputContext, OutputRecipe, ParamKind, SentTexts};
 use confab::generators::prompt::{PromptContext, PromptRecipe};
 use confab::generators::token::{MintContext, TokenFamily, TokenRecipe, token_recipe};
 use confab::guard::ScopeSet;
@@ -46,39 +44,26 @@ fn mint_context(spec_rel: &str) -> MintContext {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn tool(name: &str, params: &[(&str, ParamKind)]) -> DeclaredTool {
-    DeclaredTool {
-        name: name.to_owned(),
-        params: params
-            .iter()
-            .map(|(n, kind)| ToolParam {
-                name: (*n).to_owned(),
-                kind: *kind,
-            })
-            .collect(),
-    }
-}
-
 /// A documents API like DESIGN.md §3's: six tools, ids of two tenants, a system prompt.
 fn output_context() -> OutputContext {
     OutputContext {
         own_ids: vec!["doc-a1".into(), "doc-a2".into()],
         other_ids: vec!["doc-b1".into(), "doc-c7".into()],
         tools: vec![
-            tool("get_document", &[("doc_id", ParamKind::String)]),
-            tool(
+            DeclaredTool::new("get_document", &[("doc_id", ParamKind::String)]),
+            DeclaredTool::new(
                 "update_document",
                 &[
                     ("doc_id", ParamKind::String),
                     ("content", ParamKind::String),
                 ],
             ),
-            tool(
+            DeclaredTool::new(
                 "delete_document",
                 &[("doc_id", ParamKind::String), ("force", ParamKind::Boolean)],
             ),
-            tool("fetch_url", &[("url", ParamKind::String)]),
-            tool(
+            DeclaredTool::new("fetch_url", &[("url", ParamKind::String)]),
+            DeclaredTool::new(
                 "send_email",
                 &[
                     ("to", ParamKind::String),
@@ -86,7 +71,7 @@ fn output_context() -> OutputContext {
                     ("body", ParamKind::String),
                 ],
             ),
-            tool("list_documents", &[]),
+            DeclaredTool::new("list_documents", &[]),
         ],
         attacker_base_url: "http://127.0.0.1:41235/attacker".into(),
         loopback_ports: vec![41234, 41235, 8080],
@@ -152,46 +137,43 @@ fn bench_tokens(c: &mut Criterion) {
     g.finish();
 }
 
-fn bench_prompts(c: &mut Criterion) {
-    let ctx = PromptContext::default();
-    let strategy = PromptRecipe::strategy();
+/// `build` of pre-drawn recipes and `draw_and_build` for one recipe type, in `group`.
+fn bench_recipes<S: Strategy, O>(
+    c: &mut Criterion,
+    group: &str,
+    strategy: &S,
+    build: impl Fn(&S::Value) -> O,
+) {
     let mut r = runner();
-    let recipes: Vec<PromptRecipe> = (0..RECIPES).map(|_| draw(&strategy, &mut r)).collect();
-    let mut g = c.benchmark_group("generators/prompt");
+    let recipes: Vec<S::Value> = (0..RECIPES).map(|_| draw(strategy, &mut r)).collect();
+    let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(1));
     let mut i = 0;
     g.bench_function("build", |b| {
         b.iter(|| {
             i = (i + 1) % recipes.len();
-            black_box(recipes[i].build(&ctx))
+            black_box(build(&recipes[i]))
         })
     });
     let mut r = runner();
     g.bench_function("draw_and_build", |b| {
-        b.iter(|| black_box(draw(&strategy, &mut r).build(&ctx)))
+        b.iter(|| black_box(build(&draw(strategy, &mut r))))
     });
     g.finish();
 }
 
+fn bench_prompts(c: &mut Criterion) {
+    let ctx = PromptContext::default();
+    bench_recipes(c, "generators/prompt", &PromptRecipe::strategy(), |r| {
+        r.build(&ctx)
+    });
+}
+
 fn bench_outputs(c: &mut Criterion) {
     let ctx = output_context();
-    let strategy = OutputRecipe::strategy();
-    let mut r = runner();
-    let recipes: Vec<OutputRecipe> = (0..RECIPES).map(|_| draw(&strategy, &mut r)).collect();
-    let mut g = c.benchmark_group("generators/output");
-    g.throughput(Throughput::Elements(1));
-    let mut i = 0;
-    g.bench_function("build", |b| {
-        b.iter(|| {
-            i = (i + 1) % recipes.len();
-            black_box(recipes[i].build(&ctx))
-        })
+    bench_recipes(c, "generators/output", &OutputRecipe::strategy(), |r| {
+        r.build(&ctx)
     });
-    let mut r = runner();
-    g.bench_function("draw_and_build", |b| {
-        b.iter(|| black_box(draw(&strategy, &mut r).build(&ctx)))
-    });
-    g.finish();
 }
 
 criterion_group!(benches, bench_tokens, bench_prompts, bench_outputs);

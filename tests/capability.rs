@@ -955,32 +955,20 @@ proptest! {
 
 mod catalogue {
     use super::*;
-    use confab::generators::output::{
-        DeclaredTool, ModelTurn, OutputContext, ParamKind, ToolParam, outputs,
-    };
+    use confab::generators::output::{DeclaredTool, ModelTurn, OutputContext, ParamKind, outputs};
 
     fn context() -> OutputContext {
-        let param = |name: &str, kind| ToolParam {
-            name: name.to_owned(),
-            kind,
-        };
         OutputContext {
             own_ids: vec!["doc-a1".into(), "doc-a2".into()],
             other_ids: vec!["doc-b1".into()],
             // The target declared a delete tool to the model, though the endpoint may not
             // delete: the model will call it.
             tools: vec![
-                DeclaredTool {
-                    name: "get_doc".into(),
-                    params: vec![
-                        param("id", ParamKind::String),
-                        param("max_chars", ParamKind::Integer),
-                    ],
-                },
-                DeclaredTool {
-                    name: "delete_doc".into(),
-                    params: vec![param("id", ParamKind::String)],
-                },
+                DeclaredTool::new(
+                    "get_doc",
+                    &[("id", ParamKind::String), ("max_chars", ParamKind::Integer)],
+                ),
+                DeclaredTool::new("delete_doc", &[("id", ParamKind::String)]),
             ],
             loopback_ports: vec![41234, 8080],
             ..OutputContext::default()

@@ -29,19 +29,6 @@ const LLM_API_KEY: &str = "sk-confab-CANARYKEY0123456789";
 const SIGNING_KEY: &str = "jwt-signing-secret-NEVER-SENT";
 const BOB_MARKER: &str = "MARKER-bob-doc-b1-7f3a";
 
-fn tool(name: &str, params: &[(&str, ParamKind)]) -> DeclaredTool {
-    DeclaredTool {
-        name: name.to_owned(),
-        params: params
-            .iter()
-            .map(|(param, kind)| ToolParam {
-                name: (*param).to_owned(),
-                kind: *kind,
-            })
-            .collect(),
-    }
-}
-
 /// A documents API as DESIGN.md §3 sketches it, with a vulnerable system prompt that holds
 /// the LLM API key (so echoing it is legitimate) while the bearer token, the signing key and
 /// bob's marker are never sent to the model.
@@ -50,27 +37,23 @@ fn docs_context() -> OutputContext {
         own_ids: vec!["doc-a1".into(), "doc-a2".into()],
         other_ids: vec!["doc-b1".into(), "doc-c7".into()],
         tools: vec![
-            tool("get_document", &[("doc_id", ParamKind::String)]),
-            tool(
-                "update_document",
+            DeclaredTool::new("get_document", &[("doc_id", ParamKind::String)]),
+            DeclaredTool::new("update_document",
                 &[("doc_id", ParamKind::String), ("content", ParamKind::String)],
             ),
-            tool(
-                "delete_document",
+            DeclaredTool::new("delete_document",
                 &[("doc_id", ParamKind::String), ("force", ParamKind::Boolean)],
             ),
-            tool("fetch_url", &[("url", ParamKind::String)]),
-            tool(
-                "send_email",
+            DeclaredTool::new("fetch_url", &[("url", ParamKind::String)]),
+            DeclaredTool::new("send_email",
                 &[
                     ("to", ParamKind::String),
                     ("subject", ParamKind::String),
                     ("body", ParamKind::String),
                 ],
             ),
-            tool("list_documents", &[]),
-            tool(
-                "set_limits",
+            DeclaredTool::new("list_documents", &[]),
+            DeclaredTool::new("set_limits",
                 &[
                     ("count", ParamKind::Integer),
                     ("tags", ParamKind::Array),
@@ -117,7 +100,7 @@ fn leaky_context() -> OutputContext {
     OutputContext {
         own_ids: vec!["inv_1001".into()],
         other_ids: vec!["inv_2002".into()],
-        tools: vec![tool(
+        tools: vec![DeclaredTool::new(
             "lookup",
             &[
                 ("invoice", ParamKind::String),
@@ -1056,7 +1039,7 @@ fn declared_tools_are_read_from_the_openai_tools_array() {
     let parsed = DeclaredTool::from_openai(&declared);
     assert_eq!(
         parsed,
-        Some(tool(
+        Some(DeclaredTool::new(
             "delete_document",
             &[("doc_id", ParamKind::String), ("force", ParamKind::Boolean)]
         ))

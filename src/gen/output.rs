@@ -103,6 +103,20 @@ pub struct DeclaredTool {
 }
 
 impl DeclaredTool {
+    /// A tool named `name` with `(parameter, type)` pairs in schema order.
+    pub fn new(name: &str, params: &[(&str, ParamKind)]) -> DeclaredTool {
+        DeclaredTool {
+            name: name.to_owned(),
+            params: params
+                .iter()
+                .map(|&(param, kind)| ToolParam {
+                    name: param.to_owned(),
+                    kind,
+                })
+                .collect(),
+        }
+    }
+
     /// Reads one entry of an OpenAI `tools` array (`{"type": "function", "function": {"name",
     /// "parameters": {"properties": {…}}}}`); `None` if it has no function name.
     pub fn from_openai(tool: &Value) -> Option<DeclaredTool> {
