@@ -839,6 +839,29 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
     };
     let required = ScopeSet::parse(&endpoint.scope);
     let verdict = run.guard.decide(&plan.token.header_bytes(), &required, now);
+    let violations = judge(run, recipe, &plan, &verdict, &observation);
+    Exchange {
+        plan,
+        verdict,
+        observation,
+        violations,
+        curl,
+    }
+}
+
+/// The oracle's verdict on one exchange: the case's and the run's facts, then every invariant.
+fn judge(
+    run: &Run,
+    recipe: &CaseRecipe,
+    plan: &CasePlan,
+    verdict: &Result<Authenticated, Rejection>,
+    observation: &Observation,
+) -> Vec<Violation> {
+    if observation.transport_error.as_deref() == Some(UNSENDABLE) {
+        return Vec::new();
+    }
+    let endpoint = &run.spec.endpoints[plan.endpoint];
+    let principal = &run.spec.principals[plan.principal];
     let facts = CaseFacts {
         endpoint_name: &endpoint.name,
         llm: endpoint.llm,
@@ -861,18 +884,7 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
         upstream_prompt_bytes: run.spec.limits.upstream_prompt_bytes,
         echo: &run.echo,
     };
-    let violations = if observation.transport_error.as_deref() == Some(UNSENDABLE) {
-        Vec::new()
-    } else {
-        oracle::check(&facts, &verdict, &observation, &run_facts)
-    };
-    Exchange {
-        plan,
-        verdict,
-        observation,
-        violations,
-        curl,
-    }
+    oracle::check(&facts, verdict, observation, &run_facts)
 }
 
 /// Marks a case whose headers no HTTP client can send (a line break inside a value).
@@ -1378,6 +1390,13 @@ impl Session {
     pub async fn run_case(&self, recipe: &CaseRecipe) -> Exchange {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         run_case(&self.run, recipe, id).await
+    }
+
+    /// The oracle's verdict on an exchange `run_case` recorded for `recipe`, checked again:
+    /// what `benches/oracle.rs` times, and a way to re-judge recorded exchanges after a change
+    /// to the oracle.
+    pub fn judge(&self, recipe: &CaseRecipe, ex: &Exchange) -> Vec<Violation> {
+        judge(&self.run, recipe, &ex.plan, &ex.verdict, &ex.observation)
     }
 
     /// One exchange as a report, a finding per violation: what a failing test prints.
