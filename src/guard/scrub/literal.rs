@@ -109,16 +109,15 @@ pub fn encodings(secret: &[u8]) -> Vec<(Encoding, Vec<u8>)> {
         out.push((Encoding::Percent, percent(secret, true, all)));
         out.push((Encoding::Percent, percent(secret, false, all)));
     }
-    let mut seen: Vec<Vec<u8>> = Vec::new();
-    out.retain(|(_, p)| {
-        if p.is_empty() || seen.contains(p) {
-            false
-        } else {
-            seen.push(p.clone());
-            true
+    // A dozen short patterns: comparing with the kept ones beats hashing, and nothing is
+    // copied (this runs for every case's token).
+    let mut kept: Vec<(Encoding, Vec<u8>)> = Vec::with_capacity(out.len());
+    for (enc, p) in out {
+        if !p.is_empty() && !kept.iter().any(|(_, q)| *q == p) {
+            kept.push((enc, p));
         }
-    });
-    out
+    }
+    kept
 }
 
 fn is_b64(b: u8, url: bool) -> bool {
