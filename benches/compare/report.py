@@ -225,6 +225,26 @@ GEN_ROWS = [
 ]
 
 
+ORACLE_ROWS = [
+    ("oracle/hardened/read", "hardened target, `read`", "refusals and served reads: almost every check finds nothing"),
+    ("oracle/hardened/assist", "hardened target, `assist`",
+     "adds the model calls, the prompt sent upstream and the downstream calls"),
+    ("oracle/vulnerable/read", "vulnerable target, `read`", "checks that find bypasses and echoes and build violations"),
+    ("oracle/vulnerable/assist", "vulnerable target, `assist`", "the heaviest: leaks in responses, logs and prompts"),
+]
+
+CAMPAIGN_ROWS = [
+    ("campaign/in_process/read", "whole campaign, `read`, in-process", 2000),
+    ("campaign/loopback_http/read", "whole campaign, `read`, loopback HTTP", 2000),
+    ("campaign/in_process/assist", "whole campaign, `assist`, in-process", 2000),
+    ("campaign/loopback_http/assist", "whole campaign, `assist`, loopback HTTP", 2000),
+    ("per_case_one_core/in_process/read", "one case at a time on one core, `read`", 1),
+    ("per_case_one_core/in_process/assist", "one case at a time on one core, `assist`", 1),
+    ("per_case_one_core/in_process/guard_only_service",
+     "one case at a time on one core, a service that only runs the guard", 1),
+]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--meta", required=True)
@@ -295,7 +315,7 @@ def main():
     w("cargo bench --bench guard_token   # one criterion bench on its own")
     w("```")
     w("")
-    w(f"Criterion: `cargo bench --bench {{guard_token,scrubber,generators}} -- --warm-up-time "
+    w(f"Criterion: `cargo bench --bench {{guard_token,scrubber,generators,oracle,campaign}} -- --warm-up-time "
       f"{meta.get('WARM_UP_TIME')} --measurement-time {meta.get('MEASUREMENT_TIME')}`; medians of "
       f"the per-iteration sample means. Command-line runs: each command {meta.get('RUNS')} times "
       "after one untimed warm-up run (`benches/compare/measure.py`), median wall time.")
@@ -573,9 +593,47 @@ def main():
           f"{fmt_x(ratio(crit.per_s(fid), 200e3))} | {meaning} |")
     w("")
 
+    # ---------------- oracle
+    w("## 7. Oracle checks (criterion, `benches/oracle.rs`)")
+    w("")
+    w("Exchanges are recorded once from the embedded reference target called in-process (1,024 "
+      "cases per row, drawn as a campaign draws them, seed 3); then `Session::judge` checks them "
+      "again one after another: the case and run facts, then every invariant of DESIGN.md §4. "
+      "Nothing is sent while timing. The recorded exchanges and their violations:")
+    w("")
+    for line in notes:
+        if line.startswith("oracle/"):
+            w(f"- `{line}`")
+    w("")
+    w("| exchanges | median per check | checks/s | what it means |")
+    w("|---|---|---|---|")
+    for fid, label, meaning in ORACLE_ROWS:
+        w(f"| {label} | {fmt_time(crit.ns(fid))} | {fmt_rate(crit.per_s(fid), '')} | {meaning} |")
+    w("")
+
+    # ---------------- campaigns (issue 8)
+    w("## 8. Campaigns: in-process next to loopback HTTP (criterion, `benches/campaign.rs`)")
+    w("")
+    w("The reference target, hardened. A whole campaign is 2,000 cases after the baselines at "
+      "concurrency 8 on a 2-thread runtime: the service called as a function "
+      "(`campaign::run_in_process`, what `confab::testing` runs) or served on a loopback port. "
+      "Per case: `Session::run_case` one after another on a current-thread runtime, as a "
+      "`confab::testing::Harness` property test runs cases: minting, the service, the fake model "
+      "and sink, the oracle.")
+    w("")
+    w("| run | median | cases/s | what it means |")
+    w("|---|---|---|---|")
+    for fid, label, n in CAMPAIGN_ROWS:
+        t = crit.ns(fid)
+        rate = (n * 1e9 / t) if t else None
+        per = "per case" if n == 1 else f"per {n:,} cases"
+        w(f"| {label} | {fmt_time(t)} {per} | {fmt_rate(rate, '')} | "
+          f"{'every case judged by the oracle' if n > 1 else 'the per-core cost of a case'} |")
+    w("")
+
     # ---------------- harness vs wrk
     c = meta.get("HARNESS_C", "?")
-    w("## 7. The harness next to `wrk` (`benches/compare/harness.sh`)")
+    w("## 9. The harness next to `wrk` (`benches/compare/harness.sh`)")
     w("")
     w(f"The reference target (`confab reference-target`, hardened, HS256) runs on loopback, wired "
       f"as a campaign wires it: its documents API and its OpenAI-compatible model are the "

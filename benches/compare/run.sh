@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates BENCHMARKS.md from scratch: criterion benches (guard_token, scrubber,
-# generators), then the side-by-side runs of confab against PyJWT and detect-secrets, then the
+# generators, oracle, campaign), then the side-by-side runs of confab against PyJWT and detect-secrets, then the
 # 1 GB bounded-memory run, then `confab scan` next to `wrk` (harness.sh; needs wrk installed). One command, from anywhere in the repo:
 #
 #     benches/compare/run.sh
@@ -113,10 +113,11 @@ for line in sys.stdin:
 
 # --- Criterion ----------------------------------------------------------------------------
 if [[ "${SKIP_CRITERION:-0}" != 1 ]]; then
-    log "criterion: guard_token, scrubber, generators (--measurement-time $MEASUREMENT_TIME)"
+    log "criterion: guard_token, scrubber, generators, oracle, campaign (--measurement-time $MEASUREMENT_TIME)"
     rm -rf "$TARGET_DIR"/criterion/guard_token_* "$TARGET_DIR"/criterion/scrubber_* \
-        "$TARGET_DIR"/criterion/generators_*
-    for bench in guard_token scrubber generators; do
+        "$TARGET_DIR"/criterion/generators_* "$TARGET_DIR"/criterion/oracle_* \
+        "$TARGET_DIR"/criterion/campaign "$TARGET_DIR"/criterion/per_case_one_core
+    for bench in guard_token scrubber generators oracle campaign; do
         if ! cargo bench --quiet --bench "$bench" -- \
             --warm-up-time "$WARM_UP_TIME" --measurement-time "$MEASUREMENT_TIME" \
             --noplot >"$TMP/criterion-$bench.log" 2>&1; then
@@ -125,7 +126,7 @@ if [[ "${SKIP_CRITERION:-0}" != 1 ]]; then
             exit 1
         fi
         # The corpus and token sizes each bench prints, for the report.
-        grep -E '^(guard_token|scrubber)/[A-Za-z0-9_]+: ' "$TMP/criterion-$bench.log" >>"$TMP/criterion-notes.txt" || true
+        grep -E '^(guard_token|scrubber|oracle)/[A-Za-z0-9_/]+: ' "$TMP/criterion-$bench.log" >>"$TMP/criterion-notes.txt" || true
     done
 fi
 
