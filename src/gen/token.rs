@@ -75,13 +75,15 @@ enum KeyPair {
     /// Parsed for this algorithm (a P-256 key signs ES256 only).
     Ecdsa(aws_lc_rs::signature::EcdsaKeyPair, Algorithm),
     Ed25519(aws_lc_rs::signature::Ed25519KeyPair),
-    /// HMAC, or a key that did not parse here: signed by jsonwebtoken as before.
+    /// An HMAC key schedule for this algorithm.
+    Hmac(Box<aws_lc_rs::hmac::Key>, Algorithm),
+    /// A key that did not parse here: signed by jsonwebtoken as before.
     None,
 }
 
 impl PreparedKey {
     fn new(encoding: EncodingKey, alg: Algorithm) -> PreparedKey {
-        use aws_lc_rs::signature as sig;
+        use aws_lc_rs::{hmac, signature as sig};
         let der = encoding.as_bytes();
         let pair = match alg {
             Algorithm::RS256
@@ -103,6 +105,19 @@ impl PreparedKey {
             Algorithm::EdDSA => sig::Ed25519KeyPair::from_pkcs8(der)
                 .map(KeyPair::Ed25519)
                 .ok(),
+            Algorithm::HS256 => Some(KeyPair::Hmac(
+                Box::new(hmac::Key::new(hmac::HMAC_SHA256, der)),
+                alg,
+            )),
+            Algorithm::HS384 => Some(KeyPair::Hmac(
+                Box::new(hmac::Key::new(hmac::HMAC_SHA384, der)),
+                alg,
+            )),
+            Algorithm::HS512 => Some(KeyPair::Hmac(
+                Box::new(hmac::Key::new(hmac::HMAC_SHA512, der)),
+                alg,
+            )),
+            // Algorithms jsonwebtoken may add later are left to it.
             _ => None,
         };
         PreparedKey {
@@ -136,6 +151,9 @@ impl PreparedKey {
             }
             (KeyPair::Ed25519(pair), _) if alg == Algorithm::EdDSA => {
                 Some(pair.sign(msg).as_ref().to_vec())
+            }
+            (KeyPair::Hmac(key, a), _) if *a == alg => {
+                return URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(key, msg));
             }
             _ => return jsonwebtoken::crypto::sign(msg, &self.encoding, alg).unwrap_or_default(),
         };
@@ -1171,15 +1189,18 @@ mod prepared_key_tests {
         // A P-256 key asked for ES384 signs as jsonwebtoken does: not at all.
         let p256 = PreparedKey::new(ec(), Algorithm::ES256);
         assert_eq!(p256.sign(msg, Algorithm::ES384), "");
-        // HMAC keys are left to jsonwebtoken.
+        // HMAC: the same bytes as jsonwebtoken, and its own bytes for another HS algorithm.
         let hmac = PreparedKey::new(
             EncodingKey::from_secret(attacker::HMAC).expect("hmac"),
             Algorithm::HS256,
         );
-        assert!(matches!(hmac.pair, KeyPair::None));
-        assert_eq!(
-            hmac.sign(msg, Algorithm::HS256),
-            jsonwebtoken::crypto::sign(msg, &hmac.encoding, Algorithm::HS256).expect("signs")
-        );
+        assert!(matches!(hmac.pair, KeyPair::Hmac(..)));
+        for alg in [Algorithm::HS256, Algorithm::HS512] {
+            assert_eq!(
+                hmac.sign(msg, alg),
+                jsonwebtoken::crypto::sign(msg, &hmac.encoding, alg).expect("signs"),
+                "{alg:?}"
+            );
+        }
     }
 }

@@ -42,21 +42,23 @@ impl Encoding {
 /// The base64 characters that depend only on the secret when it sits at byte offset
 /// `offset` (0, 1 or 2) of a longer base64-encoded stream: the standard trick for finding a
 /// known value inside a base64 blob. Character `i` covers bits `[6i, 6i+6)`; it is stable when
-/// that range lies within the secret's bits `[8·offset, 8·(offset+n))`.
-fn base64_core(secret: &[u8], offset: usize, url: bool) -> Vec<u8> {
-    let mut buf = vec![0u8; offset];
-    buf.extend_from_slice(secret);
-    let enc = if url {
-        URL_SAFE_NO_PAD.encode(&buf)
+/// that range lies within the secret's bits `[8·offset, 8·(offset+n))`. `shifted` is the
+/// secret behind two zero bytes, shared by the three offsets.
+fn base64_core(shifted: &[u8], offset: usize, url: bool) -> Vec<u8> {
+    let input = &shifted[2 - offset..];
+    let n = input.len() - offset;
+    let mut out = vec![0u8; (input.len() * 4).div_ceil(3)];
+    let engine = if url {
+        &URL_SAFE_NO_PAD
     } else {
-        STANDARD_NO_PAD.encode(&buf)
+        &STANDARD_NO_PAD
     };
-    let first = (8 * offset).div_ceil(6);
-    let last = (8 * (offset + secret.len())) / 6;
-    let core = enc.as_bytes().get(first..last).unwrap_or_default().to_vec();
-    // Best effort: the scratch copy held the secret.
-    buf.iter_mut().for_each(|b| *b = 0);
-    core
+    // The buffer has the exact unpadded length, so this cannot fail.
+    let written = engine.encode_slice(input, &mut out).unwrap_or(0);
+    out.truncate(written.min((8 * (offset + n)) / 6));
+    let first = (8 * offset).div_ceil(6).min(out.len());
+    out.drain(..first);
+    out
 }
 
 fn hex(secret: &[u8], upper: bool) -> Vec<u8> {
@@ -99,10 +101,14 @@ fn percent(secret: &[u8], upper: bool, all: bool) -> Vec<u8> {
 /// Every pattern to search for one secret, deduplicated, raw first.
 pub fn encodings(secret: &[u8]) -> Vec<(Encoding, Vec<u8>)> {
     let mut out: Vec<(Encoding, Vec<u8>)> = vec![(Encoding::Raw, secret.to_vec())];
+    let mut shifted = vec![0u8; 2];
+    shifted.extend_from_slice(secret);
     for offset in 0..3 {
-        out.push((Encoding::Base64, base64_core(secret, offset, false)));
-        out.push((Encoding::Base64Url, base64_core(secret, offset, true)));
+        out.push((Encoding::Base64, base64_core(&shifted, offset, false)));
+        out.push((Encoding::Base64Url, base64_core(&shifted, offset, true)));
     }
+    // Best effort: the scratch copy held the secret.
+    shifted.iter_mut().for_each(|b| *b = 0);
     out.push((Encoding::HexLower, hex(secret, false)));
     out.push((Encoding::HexUpper, hex(secret, true)));
     for all in [false, true] {
