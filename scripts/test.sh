@@ -12,17 +12,7 @@ fi
   -r tests/requirements.txt -r examples/flask/requirements.txt
 export PATH="$PWD/.venv/bin:$PATH"
 # chromium (headless) renders the HTML report in its browser test.
-if ! command -v chromium >/dev/null 2>&1; then
-  # CI may run as root (no sudo there) or as a user with sudo.
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
-  else
-    echo "chromium is missing, and neither root nor sudo can install it" >&2
-    exit 1
-  fi
-fi
+scripts/ensure-apt.sh chromium
 chromium --version 2>/dev/null || true
 
 cargo test

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates BENCHMARKS.md from scratch: criterion benches (guard_token, scrubber,
 # generators, oracle, campaign), then the side-by-side runs of confab against PyJWT and detect-secrets, then the
-# 1 GB bounded-memory run, then `confab scan` next to `wrk` (harness.sh; needs wrk installed). One command, from anywhere in the repo:
+# 1 GB bounded-memory run, then `confab scan` next to `wrk` (harness.sh; wrk is installed with apt-get when missing). One command, from anywhere in the repo:
 #
 #     benches/compare/run.sh
 #
@@ -238,6 +238,7 @@ read -r rss_kb wall_s < <(tail -n 1 "$TMP/stream.time")
 
 # --- (d) harness: confab scan next to wrk, and its memory over 10k..1M cases ---------------
 log "harness: confab scan vs wrk on the reference target, peak RSS by case count"
+"$ROOT/scripts/ensure-apt.sh" wrk
 QUICK="$QUICK" "$HERE/harness.sh" "$CONFAB" "$GEN" "$TMP" "$META"
 echo "LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$META"
 
