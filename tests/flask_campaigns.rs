@@ -4,26 +4,10 @@
 
 mod common;
 
-use common::repo_path;
+use common::{flask_available, repo_path};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
-
-fn flask_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import flask, jwt, openai, requests"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "CI must install examples/flask/requirements.txt"
-    );
-    if !ok {
-        eprintln!("skipped: pip install -r examples/flask/requirements.txt to run this test");
-    }
-    ok
-}
-
 /// Runs a scan; returns (exit code, report JSON).
 fn scan(spec: &str, cases: u32, seed: u32) -> (i32, Value) {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::flask_available;
 use confab::oracle::{Invariant, Severity};
 use confab::report::html::{self, Masking};
 use confab::report::{Example, Finding, Gate, Report, Reproduce, SpecContext, Stats, guidance};
@@ -699,23 +700,6 @@ fn hostile_text_stays_text_in_chromium_and_injected_markup_is_blocked() {
 }
 
 // --- the Flask example target ------------------------------------------------------------
-
-/// The Flask example needs its Python packages (scripts/test.sh installs them into .venv);
-/// as in tests/flask_campaigns.rs: skipped locally without them, a failure in CI.
-fn flask_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import flask, jwt, openai, requests"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "CI must install examples/flask/requirements.txt"
-    );
-    if !ok {
-        eprintln!("skipped: pip install -r examples/flask/requirements.txt to run this test");
-    }
-    ok
-}
 
 /// `confab scan --format html --out` (and the JSON beside it) of a Flask spec.
 fn flask_scan(dir: &Path, spec: &str) -> (i32, Value, PathBuf) {

@@ -68,3 +68,20 @@ pub fn reference_endpoints() -> Vec<confab::report::EndpointInfo> {
         endpoint("assist", "POST", "/assist", true, 48),
     ]
 }
+
+/// The Flask example needs its Python packages (scripts/test.sh installs them into .venv):
+/// skipped locally without them (with a note), a failure in CI.
+pub fn flask_available() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import flask, jwt, openai, requests"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "CI must install examples/flask/requirements.txt"
+    );
+    if !ok {
+        eprintln!("skipped: pip install -r examples/flask/requirements.txt to run this test");
+    }
+    ok
+}
