@@ -38,7 +38,13 @@ pub enum WireError {
 /// Parses a request body. Content may be a string or an array of parts (`{"type":"text",
 /// "text":…}`), as the API allows; other part types count toward the size only.
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, WireError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| WireError::NotJson(e.to_string()))?;
+    let mut v: Value =
+        serde_json::from_slice(body).map_err(|e| WireError::NotJson(e.to_string()))?;
+    // Moved out rather than cloned: the declarations are the bulk of a request.
+    let tools = match v.get_mut("tools").map(Value::take) {
+        Some(Value::Array(tools)) => tools,
+        _ => Vec::new(),
+    };
     let messages = v
         .get("messages")
         .and_then(Value::as_array)
@@ -58,11 +64,7 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, WireError> {
             .get("max_tokens")
             .or_else(|| v.get("max_completion_tokens"))
             .and_then(Value::as_u64),
-        tools: v
-            .get("tools")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
+        tools,
         ..ChatRequest::default()
     };
     for (i, m) in messages.iter().enumerate() {
