@@ -373,6 +373,36 @@ mod tests {
     }
     use base64::engine::general_purpose::STANDARD;
 
+    /// The in-place core equals the slice of a plain encoding of `offset` zero bytes and the
+    /// secret, for every length (short secrets leave an empty or one-character core).
+    #[test]
+    fn base64_core_is_the_stable_slice() {
+        for len in 0..40usize {
+            let secret: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let mut shifted = vec![0u8; 2];
+            shifted.extend_from_slice(&secret);
+            for offset in 0..3 {
+                for url in [false, true] {
+                    let mut buf = vec![0u8; offset];
+                    buf.extend_from_slice(&secret);
+                    let enc = if url {
+                        URL_SAFE_NO_PAD.encode(&buf)
+                    } else {
+                        STANDARD_NO_PAD.encode(&buf)
+                    };
+                    let first = (8 * offset).div_ceil(6);
+                    let last = (8 * (offset + len)) / 6;
+                    let want = enc.as_bytes().get(first..last).unwrap_or_default();
+                    assert_eq!(
+                        base64_core(&shifted, offset, url),
+                        want,
+                        "len {len}, offset {offset}, url {url}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn cores_are_found_at_every_alignment() {
         let secret = b"correct horse battery staple";
