@@ -89,7 +89,10 @@ META="$TMP/meta.env"
 # --- Python side --------------------------------------------------------------------------
 log "Python venv with pinned PyJWT and detect-secrets"
 VENV="$HERE/.venv"
-if [[ ! -x "$VENV/bin/python" ]]; then
+# A venv made elsewhere (a copied checkout) has scripts whose `#!` points at the old place:
+# made anew then.
+if [[ ! -x "$VENV/bin/python" ]] || ! head -n 1 "$VENV/bin/pip" 2>/dev/null | grep -qF "$VENV/bin/"; then
+    rm -rf "$VENV"
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
