@@ -4,7 +4,9 @@
 
 use super::fake_llm::{FakeLlm, Script};
 use super::sink::{Resource, Sink, SinkCase};
-use super::target::{SharedLog, TargetError, TargetProcess, free_port, wait_ready};
+use super::target::{
+    CaseMaterial, LogFlush, SharedLog, TargetError, TargetProcess, free_port, wait_ready,
+};
 use super::upstream::Upstream;
 use crate::generators::case::{CasePlan, CaseRecipe, CaseWorld, nth_case};
 use crate::generators::output::OutputContext;
@@ -217,6 +219,8 @@ struct Run {
     /// What the report names as the target.
     target_label: String,
     log: Option<SharedLog>,
+    /// A process's log, whose lines come through pumps and can arrive late.
+    log_flush: Option<LogFlush>,
     llm_key: Secret,
     signing_secret: Option<Secret>,
     resources: Vec<(String, String, String)>,
@@ -469,6 +473,7 @@ async fn start(mut spec: Spec, options: &Options, mode: Mode) -> Result<Started,
         what: "in-process target",
         source: std::io::Error::other(e),
     };
+    let mut log_flush = None;
     let (transport, target_label, log) = match mode {
         Mode::Direct(build) => (
             Transport::Service(build(context).map_err(build_error)?),
@@ -498,6 +503,7 @@ async fn start(mut spec: Spec, options: &Options, mode: Mode) -> Result<Started,
             }
             let url = fill(&target.base_url);
             let log = process.as_ref().map(|p: &TargetProcess| p.log.clone());
+            log_flush = process.as_ref().map(TargetProcess::log_flush);
             (http_transport(&url)?, url, log)
         }
     };
@@ -514,6 +520,7 @@ async fn start(mut spec: Spec, options: &Options, mode: Mode) -> Result<Started,
         transport,
         target_label,
         log,
+        log_flush,
         llm_key,
         signing_secret,
         resources: resource_facts,
@@ -662,29 +669,40 @@ async fn campaign(
         }
         next += batch.len();
         let parallel = multi_threaded();
+        let log_before = log_lines(run);
         let mut stream = futures_util::stream::iter(batch.into_iter().map(|(i, recipe)| {
             let run = Arc::clone(run);
             async move {
                 if !parallel {
-                    return run_case(&run, &recipe, i).await;
+                    return open_case(&run, &recipe, i).await;
                 }
                 // Each case on a task of its own: minting and checking use every core.
-                match tokio::spawn(async move { run_case(&run, &recipe, i).await }).await {
+                match tokio::spawn(async move { open_case(&run, &recipe, i).await }).await {
                     Ok(ex) => ex,
                     Err(e) => std::panic::resume_unwind(e.into_panic()),
                 }
             }
         }))
         .buffer_unordered(concurrency);
-        while let Some(ex) = stream.next().await {
-            let f = found.fetch_add(ex.violations.len() as u64, Ordering::Relaxed)
-                + ex.violations.len() as u64;
-            agg.add(run, ex);
+        // The batch's exchanges wait for late log lines (a process's) before they count.
+        let done_before = agg.stats.cases - tried;
+        let mut done = Vec::new();
+        while let Some(case) = stream.next().await {
+            let n = case.exchange.violations.len() as u64;
+            let f = found.fetch_add(n, Ordering::Relaxed) + n;
+            done.push(case);
             if let Some(progress) = &options.progress {
-                progress(agg.stats.cases - tried, total, f);
+                progress(done_before + done.len() as u64, total, f);
             }
         }
         drop(stream);
+        let before: usize = done.iter().map(|c| c.exchange.violations.len()).sum();
+        settle(run, &mut done, log_before).await;
+        let after: usize = done.iter().map(|c| c.exchange.violations.len()).sum();
+        found.fetch_add(after.saturating_sub(before) as u64, Ordering::Relaxed);
+        for case in done {
+            agg.add(run, case.exchange);
+        }
         if concurrency == 1
             && run.llm.guessed_attributions() + run.sink.guessed_attributions() > guessed_before
         {
@@ -760,8 +778,58 @@ async fn baselines(
     Ok(tried)
 }
 
-/// Runs one case and checks it.
+/// A case checked, whose late log lines (a process's) may still come.
+struct OpenCase {
+    exchange: Exchange,
+    /// Its share of the log, still collecting late lines.
+    ticket: Option<u64>,
+}
+
+/// Runs one case and checks it, late log lines included.
 async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
+    let before = log_lines(run);
+    let mut case = [open_case(run, recipe, id).await];
+    settle(run, &mut case, before).await;
+    let [case] = case;
+    case.exchange
+}
+
+/// How long a batch waits for a process's lines written just after its last response (an
+/// access log, say), when the process logged during the batch.
+const LATE_LINE_GRACE: Duration = Duration::from_millis(1);
+
+/// Lines the target has logged so far.
+fn log_lines(run: &Run) -> u64 {
+    run.log.as_ref().map_or(0, |l| super::lock(l).pushed())
+}
+
+/// Gives each case the log lines carrying its material that arrived after its response (a
+/// process's, through the pumps) and checks again the cases that got some. `log_before`:
+/// [`log_lines`] when the cases started.
+async fn settle(run: &Run, cases: &mut [OpenCase], log_before: u64) {
+    let (Some(log), Some(flush)) = (&run.log, &run.log_flush) else {
+        return;
+    };
+    if log_lines(run) > log_before {
+        tokio::time::sleep(LATE_LINE_GRACE).await;
+    }
+    flush.flush().await;
+    for case in cases {
+        let Some(ticket) = case.ticket.take() else {
+            continue;
+        };
+        let late = super::lock(log).settle(ticket);
+        if !late.is_empty() {
+            let ex = &mut case.exchange;
+            ex.observation.logs.extend(late);
+            ex.violations = judge(run, &ex.plan, &ex.verdict, &ex.observation);
+        }
+    }
+}
+
+/// Runs one case and checks it; its log lines are those that arrived until its response
+/// was in (see [`settle`]).
+async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64) -> OpenCase {
     let now = unix_now();
     let world = CaseWorld {
         endpoints: &run.spec.endpoints,
@@ -817,20 +885,24 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
             fail: recipe.model_fails,
         },
     );
-    let log_mark = run
+    // The lines that carry the case's nonce or token are its own, whenever they arrive.
+    let ticket = run
         .log
         .as_ref()
-        .and_then(|l| l.lock().ok().map(|l| l.mark()))
-        .unwrap_or(0);
+        .map(|l| super::lock(l).open(CaseMaterial::new(&plan.nonce, plan.token.token.as_deref())));
 
     let (observation_base, curl) = send(run, &plan).await;
     let (llm_calls, _outputs) = run.llm.take(&plan.nonce);
     let sink_requests = run.sink.take(id);
-    let logs = run
-        .log
-        .as_ref()
-        .and_then(|l| l.lock().ok().map(|l| l.since(log_mark)))
-        .unwrap_or_default();
+    let mut logs = Vec::new();
+    if let (Some(log), Some(ticket)) = (&run.log, ticket) {
+        // A process's lines written before it answered are read by now, once the pumps
+        // have read their pipes dry.
+        if let Some(flush) = &run.log_flush {
+            flush.flush().await;
+        }
+        logs = super::lock(log).close(ticket);
+    }
     let observation = Observation {
         llm_calls,
         sink_requests,
@@ -839,6 +911,30 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
     };
     let required = ScopeSet::parse(&endpoint.scope);
     let verdict = run.guard.decide(&plan.token.header_bytes(), &required, now);
+    let violations = judge(run, &plan, &verdict, &observation);
+    OpenCase {
+        exchange: Exchange {
+            plan,
+            verdict,
+            observation,
+            violations,
+            curl,
+        },
+        // Only a process's closed cases keep collecting lines.
+        ticket: ticket.filter(|_| run.log_flush.is_some()),
+    }
+}
+
+/// Every invariant over one exchange (none for a request no client could send).
+fn judge(
+    run: &Run,
+    plan: &CasePlan,
+    verdict: &Result<Authenticated, Rejection>,
+    observation: &Observation,
+) -> Vec<Violation> {
+    let endpoint = &run.spec.endpoints[plan.endpoint];
+    let principal = &run.spec.principals[plan.principal];
+    let recipe = &plan.recipe;
     let facts = CaseFacts {
         endpoint_name: &endpoint.name,
         llm: endpoint.llm,
@@ -861,17 +957,10 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
         upstream_prompt_bytes: run.spec.limits.upstream_prompt_bytes,
         echo: &run.echo,
     };
-    let violations = if observation.transport_error.as_deref() == Some(UNSENDABLE) {
+    if observation.transport_error.as_deref() == Some(UNSENDABLE) {
         Vec::new()
     } else {
-        oracle::check(&facts, &verdict, &observation, &run_facts)
-    };
-    Exchange {
-        plan,
-        verdict,
-        observation,
-        violations,
-        curl,
+        oracle::check(&facts, verdict, observation, &run_facts)
     }
 }
 
@@ -1408,5 +1497,75 @@ impl Session {
         };
         report.sort();
         report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Endpoint, Principal};
+    use std::io::Write;
+
+    /// Logs each request's prompt (which carries the case's nonce) after a delay that differs
+    /// per request, so that concurrent cases' lines interleave.
+    fn echoing_service(ctx: TargetContext) -> Result<TargetService, String> {
+        let log = Arc::new(std::sync::Mutex::new(ctx.log_writer()));
+        let router = axum::Router::new().route(
+            "/ask",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let log = log.clone();
+                async move {
+                    let delay = body.iter().map(|b| u64::from(*b)).sum::<u64>() % 9;
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    let text = String::from_utf8_lossy(&body);
+                    let _ = writeln!(super::super::lock(&log), "handled {text}");
+                    "{}"
+                }
+            }),
+        );
+        Ok(TargetService::from(router))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_cases_each_get_exactly_their_own_lines() {
+        let spec = Spec::builder()
+            .principal(Principal::new("alice").scope("a").owns(["n-1"]))
+            .endpoint(
+                Endpoint::post("ask", "/ask")
+                    .scope("a")
+                    .body(serde_json::json!({"prompt": "{prompt}", "note": "{resource}"})),
+            )
+            .downstream("/n/{id}")
+            .build()
+            .expect("spec");
+        let options = Options::default();
+        let Started { run, .. } = start(spec, &options, Mode::Direct(Box::new(echoing_service)))
+            .await
+            .expect("started");
+        let run = Arc::new(run);
+        let cases: Vec<_> = (0..24u64)
+            .map(|i| {
+                let run = run.clone();
+                let recipe = CaseRecipe::baseline(0, 0);
+                tokio::spawn(async move { run_case(&run, &recipe, i).await })
+            })
+            .collect();
+        for case in cases {
+            let ex = case.await.expect("the case ran");
+            let own: Vec<&String> = ex
+                .observation
+                .logs
+                .iter()
+                .filter(|l| l.contains(&ex.plan.nonce))
+                .collect();
+            assert_eq!(
+                own.len(),
+                1,
+                "case {}: {:?}",
+                ex.plan.id,
+                ex.observation.logs
+            );
+            assert_eq!(ex.observation.logs.len(), 1, "only its own line");
+        }
     }
 }

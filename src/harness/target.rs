@@ -1,49 +1,226 @@
 //! Starting, watching and stopping the target process, and capturing what it logs.
 
-use std::collections::BTreeMap;
+use crate::guard::token_forms::TokenForms;
+use std::collections::{BTreeMap, VecDeque};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
 
-/// Log lines kept; older ones are dropped (and counted) so memory stays bounded. A case reads
-/// only the lines logged while it ran, a few per case in flight: this is ample, and small
-/// enough that a long run's memory does not grow with it.
-const MAX_LOG_LINES: usize = 16_384;
+/// Lines kept for [`LogBuffer::tail`] (why a target did not start).
+const TAIL_LINES: usize = 64;
 
-/// What the target wrote to stdout and stderr, in order, with a running line number.
+/// Log lines held for cases at most (across the cases in flight and those not yet settled);
+/// past it, lines are dropped (and counted) so memory stays bounded whatever the target
+/// prints. A case holds only its own lines, a few: this is ample.
+const MAX_HELD_LINES: usize = 16_384;
+
+/// Closed cases kept waiting for late lines at most: the campaign settles them batch by
+/// batch, so this only bounds memory if a caller never settles.
+const MAX_UNSETTLED: usize = 4_096;
+
+/// What ties a log line to one case: the case's nonce, and its bearer token in every form the
+/// oracle finds it in (whole or signature, raw or encoded). Nothing else in a line is unique
+/// to a case.
+pub struct CaseMaterial {
+    nonce: String,
+    token: Option<TokenForms>,
+}
+
+/// Names nothing: the token is a secret.
+impl std::fmt::Debug for CaseMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CaseMaterial(..)")
+    }
+}
+
+impl CaseMaterial {
+    pub fn new(nonce: &str, token: Option<&str>) -> CaseMaterial {
+        CaseMaterial {
+            nonce: nonce.to_owned(),
+            token: token.and_then(|t| TokenForms::new(t.as_bytes())),
+        }
+    }
+
+    fn occurs_in(&self, line: &str) -> bool {
+        (!self.nonce.is_empty() && line.contains(self.nonce.as_str()))
+            || self
+                .token
+                .as_ref()
+                .is_some_and(|t| !t.find(line.as_bytes()).is_empty())
+    }
+}
+
+/// One case's share of the log.
+struct CaseLines {
+    material: Arc<CaseMaterial>,
+    open: bool,
+    /// Lines that arrived while the case was open.
+    lines: Vec<String>,
+    /// Lines carrying its material that arrived after it closed.
+    late: Vec<String>,
+}
+
+/// What the target wrote to stdout and stderr, shared out to the cases that caused it.
+///
+/// A case opens its share before its request and closes it when the response is in. Each line
+/// goes to exactly the cases whose material it carries ([`CaseMaterial`]), whenever it
+/// arrives: a line with a case's token belongs to that case even when a neighbour's request
+/// was in flight too. A line that carries no case's material (only run-wide secrets, say)
+/// goes to one case only: the earliest-started case open when it arrived (the only one at
+/// concurrency 1), else the case that closed last, else to none.
+///
+/// A process's lines reach the buffer through a pump and can arrive after the response: a
+/// buffer made [`LogBuffer::with_late_lines`] keeps closed cases claimable until they are
+/// settled, so such lines still reach their case.
 #[derive(Default)]
 pub struct LogBuffer {
-    lines: Vec<String>,
-    /// Lines dropped from the front.
-    dropped: usize,
+    tail: VecDeque<String>,
+    /// Open and unsettled cases, in the order they opened.
+    cases: BTreeMap<u64, CaseLines>,
+    /// Every case's material, for matching lines outside the lock.
+    materials: Arc<Vec<(u64, Arc<CaseMaterial>)>>,
+    next: u64,
+    last_closed: Option<u64>,
+    /// Closed cases stay claimable until settled.
+    keep_closed: bool,
+    held: usize,
+    /// Lines that arrived.
+    pushed: u64,
 }
 
 impl LogBuffer {
-    /// The absolute number of the next line.
-    pub fn mark(&self) -> usize {
-        self.dropped + self.lines.len()
+    /// A buffer whose closed cases keep collecting their late lines until settled: for a
+    /// process, whose lines come through a pump.
+    pub fn with_late_lines() -> LogBuffer {
+        LogBuffer {
+            keep_closed: true,
+            ..LogBuffer::default()
+        }
     }
 
-    /// Lines from absolute number `from` on.
-    pub fn since(&self, from: usize) -> Vec<String> {
-        let start = from.saturating_sub(self.dropped).min(self.lines.len());
-        self.lines[start..].to_vec()
+    /// Starts collecting a case's lines; the returned ticket closes and settles it.
+    pub fn open(&mut self, material: CaseMaterial) -> u64 {
+        let ticket = self.next;
+        self.next += 1;
+        if self.cases.len() >= MAX_UNSETTLED {
+            // Only closed cases can pile up (open ones are bounded by the concurrency).
+            let oldest = self.cases.iter().find(|(_, c)| !c.open).map(|(t, _)| *t);
+            if let Some(t) = oldest {
+                self.settle(t);
+            }
+        }
+        self.cases.insert(
+            ticket,
+            CaseLines {
+                material: Arc::new(material),
+                open: true,
+                lines: Vec::new(),
+                late: Vec::new(),
+            },
+        );
+        self.rebuild_materials();
+        ticket
+    }
+
+    /// The lines the case collected while open. Unless the buffer keeps closed cases, the
+    /// case is settled too.
+    pub fn close(&mut self, ticket: u64) -> Vec<String> {
+        let Some(case) = self.cases.get_mut(&ticket) else {
+            return Vec::new();
+        };
+        case.open = false;
+        let lines = std::mem::take(&mut case.lines);
+        self.held -= lines.len();
+        self.last_closed = Some(ticket);
+        if !self.keep_closed {
+            self.settle(ticket);
+        }
+        lines
+    }
+
+    /// Forgets a closed case; returns the lines carrying its material that arrived after
+    /// it closed.
+    pub fn settle(&mut self, ticket: u64) -> Vec<String> {
+        let Some(case) = self.cases.remove(&ticket) else {
+            return Vec::new();
+        };
+        self.held -= case.lines.len() + case.late.len();
+        if self.last_closed == Some(ticket) {
+            self.last_closed = None;
+        }
+        self.rebuild_materials();
+        case.late
+    }
+
+    /// How many lines have arrived so far.
+    pub fn pushed(&self) -> u64 {
+        self.pushed
     }
 
     /// The last `n` lines.
     pub fn tail(&self, n: usize) -> Vec<String> {
-        self.lines[self.lines.len().saturating_sub(n)..].to_vec()
+        self.tail
+            .iter()
+            .skip(self.tail.len().saturating_sub(n))
+            .cloned()
+            .collect()
     }
 
-    fn push(&mut self, line: String) {
-        if self.lines.len() == MAX_LOG_LINES {
-            self.lines.drain(..MAX_LOG_LINES / 2);
-            self.dropped += MAX_LOG_LINES / 2;
-        }
-        self.lines.push(line);
+    fn rebuild_materials(&mut self) {
+        self.materials = Arc::new(
+            self.cases
+                .iter()
+                .map(|(t, c)| (*t, c.material.clone()))
+                .collect(),
+        );
     }
+
+    /// Files a line under the cases `claimants` (found by their material), or under the
+    /// rule for lines without material.
+    fn file(&mut self, line: String, claimants: &[u64]) {
+        self.pushed += 1;
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.clone());
+        let mut owners: Vec<u64> = claimants
+            .iter()
+            .copied()
+            .filter(|t| self.cases.contains_key(t))
+            .collect();
+        if claimants.is_empty() {
+            let earliest_open = self.cases.iter().find(|(_, c)| c.open).map(|(t, _)| *t);
+            owners.extend(earliest_open.or(self.last_closed));
+        }
+        for t in owners {
+            if self.held >= MAX_HELD_LINES {
+                continue;
+            }
+            if let Some(case) = self.cases.get_mut(&t) {
+                if case.open {
+                    case.lines.push(line.clone());
+                } else {
+                    case.late.push(line.clone());
+                }
+                self.held += 1;
+            }
+        }
+    }
+}
+
+/// Adds a line to the log, filed under the cases it belongs to. Matching runs outside the
+/// lock, so a target logging from many threads is not serialised behind it.
+pub fn push_line(log: &SharedLog, line: String) {
+    let materials = super::lock(log).materials.clone();
+    let claimants: Vec<u64> = materials
+        .iter()
+        .filter(|(_, m)| m.occurs_in(&line))
+        .map(|(t, _)| *t)
+        .collect();
+    super::lock(log).file(line, &claimants);
 }
 
 pub type SharedLog = Arc<Mutex<LogBuffer>>;
@@ -70,9 +247,7 @@ impl std::io::Write for LogWriter {
         while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=i).collect();
             let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-            if let Ok(mut l) = self.log.lock() {
-                l.push(text);
-            }
+            push_line(&self.log, text);
         }
         Ok(buf.len())
     }
@@ -112,6 +287,7 @@ pub enum TargetError {
 pub struct TargetProcess {
     child: Child,
     pub log: SharedLog,
+    flush: LogFlush,
 }
 
 impl TargetProcess {
@@ -138,14 +314,24 @@ impl TargetProcess {
             program: program.clone(),
             source,
         })?;
-        let log: SharedLog = Arc::default();
+        let log: SharedLog = Arc::new(Mutex::new(LogBuffer::with_late_lines()));
+        let mut flush = LogFlush::default();
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(pump(BufReader::new(out), log.clone()));
+            let (tx, rx) = mpsc::unbounded_channel();
+            flush.0.push(tx);
+            tokio::spawn(pump(BufReader::new(out), log.clone(), rx));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(pump(BufReader::new(err), log.clone()));
+            let (tx, rx) = mpsc::unbounded_channel();
+            flush.0.push(tx);
+            tokio::spawn(pump(BufReader::new(err), log.clone(), rx));
         }
-        Ok(TargetProcess { child, log })
+        Ok(TargetProcess { child, log, flush })
+    }
+
+    /// Waits for what the process has written so far to reach its log.
+    pub fn log_flush(&self) -> LogFlush {
+        self.flush.clone()
     }
 
     fn tail(&self) -> String {
@@ -244,11 +430,45 @@ pub async fn wait_ready(
     }
 }
 
-async fn pump<R: tokio::io::AsyncRead + Unpin>(reader: BufReader<R>, log: SharedLog) {
+/// A flush request: answered once the pipe had nothing more to read.
+type FlushRequest = oneshot::Sender<()>;
+
+/// Reaches the pumps of a process's stdout and stderr; see [`LogFlush::flush`].
+#[derive(Clone, Default)]
+pub struct LogFlush(Vec<mpsc::UnboundedSender<FlushRequest>>);
+
+impl LogFlush {
+    /// Returns once every pump has read its pipe dry (a partial last line aside): the lines
+    /// the target wrote before this call are then in the log. A target that wrote a line before
+    /// it answered has it read by then, since the reactor saw the pipe ready before the socket.
+    /// Bounded: a pump that does not answer within a second is not waited for.
+    pub async fn flush(&self) {
+        for pump in &self.0 {
+            let (done, answered) = oneshot::channel();
+            if pump.send(done).is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), answered).await;
+            }
+        }
+    }
+}
+
+async fn pump<R: tokio::io::AsyncRead + Unpin>(
+    reader: BufReader<R>,
+    log: SharedLog,
+    mut flushes: mpsc::UnboundedReceiver<FlushRequest>,
+) {
     let mut lines = reader.lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Ok(mut l) = log.lock() {
-            l.push(line);
+    loop {
+        tokio::select! {
+            // Lines first: a flush is answered only when reading would wait.
+            biased;
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => push_line(&log, line),
+                _ => break,
+            },
+            Some(done) = flushes.recv() => {
+                let _ = done.send(());
+            }
         }
     }
 }
@@ -257,4 +477,115 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(reader: BufReader<R>, log: Shared
 pub fn free_port() -> std::io::Result<u16> {
     let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(l.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN_A: &str =
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSIsImp0aSI6IjEifQ.c2lnbmF0dXJlLW9mLWFsaWNl";
+    const TOKEN_B: &str =
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IiLCJqdGkiOiIyIn0.c2lnbmF0dXJlLW9mLWJvYi0t";
+
+    fn log(late: bool) -> SharedLog {
+        Arc::new(Mutex::new(if late {
+            LogBuffer::with_late_lines()
+        } else {
+            LogBuffer::default()
+        }))
+    }
+
+    fn open(log: &SharedLog, nonce: &str, token: Option<&str>) -> u64 {
+        super::super::lock(log).open(CaseMaterial::new(nonce, token))
+    }
+
+    #[test]
+    fn interleaved_lines_go_to_the_case_whose_material_they_carry() {
+        let log = log(false);
+        let a = open(&log, "cfb000000000000000a", Some(TOKEN_A));
+        let b = open(&log, "cfb000000000000000b", Some(TOKEN_B));
+        push_line(&log, format!("b: Bearer {TOKEN_B}"));
+        push_line(&log, format!("a: Bearer {TOKEN_A}"));
+        push_line(&log, "prompt (request cfb000000000000000b)".to_owned());
+        // The signature alone, base64-encoded: the oracle's token forms find it, so it claims.
+        let sig_b64 = "YzJsbmJtRjBkWEpsTFc5bUxXSnZZaTB0";
+        push_line(&log, format!("sig {sig_b64}"));
+        let lines_b = super::super::lock(&log).close(b);
+        push_line(&log, format!("a again: {TOKEN_A}"));
+        let lines_a = super::super::lock(&log).close(a);
+        assert_eq!(
+            lines_a,
+            [
+                format!("a: Bearer {TOKEN_A}"),
+                format!("a again: {TOKEN_A}")
+            ]
+        );
+        assert_eq!(
+            lines_b,
+            [
+                format!("b: Bearer {TOKEN_B}"),
+                "prompt (request cfb000000000000000b)".to_owned(),
+                format!("sig {sig_b64}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_without_material_goes_to_one_case_only() {
+        let log = log(false);
+        let a = open(&log, "cfb000000000000000a", Some(TOKEN_A));
+        let b = open(&log, "cfb000000000000000b", Some(TOKEN_B));
+        push_line(&log, "model key sk-confab-0000 in a line".to_owned());
+        let lines_b = super::super::lock(&log).close(b);
+        let lines_a = super::super::lock(&log).close(a);
+        // The earliest-started open case takes it; never both.
+        assert_eq!(lines_a, ["model key sk-confab-0000 in a line"]);
+        assert!(lines_b.is_empty());
+        // With no case open it goes nowhere (the buffer keeps no closed case).
+        push_line(&log, "between cases".to_owned());
+        assert_eq!(super::super::lock(&log).tail(1), ["between cases"]);
+    }
+
+    #[test]
+    fn late_lines_reach_their_closed_case_until_it_is_settled() {
+        let log = log(true);
+        let a = open(&log, "cfb000000000000000a", Some(TOKEN_A));
+        assert!(super::super::lock(&log).close(a).is_empty());
+        let b = open(&log, "cfb000000000000000b", Some(TOKEN_B));
+        push_line(&log, format!("late a: {TOKEN_A}"));
+        push_line(&log, "no material: the open case takes it".to_owned());
+        assert_eq!(
+            super::super::lock(&log).close(b),
+            ["no material: the open case takes it"]
+        );
+        // Nothing open: the case that closed last takes a line without material.
+        push_line(&log, "after b".to_owned());
+        assert_eq!(
+            super::super::lock(&log).settle(a),
+            [format!("late a: {TOKEN_A}")]
+        );
+        assert_eq!(super::super::lock(&log).settle(b), ["after b"]);
+        // Settled cases are forgotten: their material claims nothing any more.
+        push_line(&log, format!("too late: {TOKEN_A}"));
+        let l = super::super::lock(&log);
+        assert!(l.cases.is_empty() && l.materials.is_empty() && l.held == 0);
+    }
+
+    #[test]
+    fn held_lines_are_bounded() {
+        let log = log(false);
+        let a = open(&log, "cfb000000000000000a", None);
+        for i in 0..MAX_HELD_LINES + 10 {
+            push_line(&log, format!("line {i}"));
+        }
+        assert_eq!(super::super::lock(&log).close(a).len(), MAX_HELD_LINES);
+        assert_eq!(super::super::lock(&log).tail(usize::MAX).len(), TAIL_LINES);
+    }
+
+    #[test]
+    fn material_debug_shows_no_token() {
+        let m = CaseMaterial::new("cfb000000000000000a", Some(TOKEN_A));
+        assert_eq!(format!("{m:?}"), "CaseMaterial(..)");
+    }
 }
