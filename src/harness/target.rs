@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 const TAIL_LINES: usize = 64;
 
 /// Log lines held for cases at most (across the cases in flight and those not yet settled);
-/// past it, lines are dropped (and counted) so memory stays bounded whatever the target
-/// prints. A case holds only its own lines, a few: this is ample.
+/// past it, lines are dropped so memory stays bounded whatever the target prints. A case
+/// holds only its own lines, a few: this is ample.
 const MAX_HELD_LINES: usize = 16_384;
 
 /// Closed cases kept waiting for late lines at most: the campaign settles them batch by
@@ -182,10 +182,6 @@ impl LogBuffer {
     /// rule for lines without material.
     fn file(&mut self, line: String, claimants: &[u64]) {
         self.pushed += 1;
-        if self.tail.len() == TAIL_LINES {
-            self.tail.pop_front();
-        }
-        self.tail.push_back(line.clone());
         let mut owners: Vec<u64> = claimants
             .iter()
             .copied()
@@ -208,6 +204,10 @@ impl LogBuffer {
                 self.held += 1;
             }
         }
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
     }
 }
 
@@ -441,16 +441,25 @@ impl LogFlush {
     /// Returns once every pump has read its pipe dry (a partial last line aside): the lines
     /// the target wrote before this call are then in the log. A target that wrote a line before
     /// it answered has it read by then, since the reactor saw the pipe ready before the socket.
-    /// Bounded: a pump that does not answer within a second is not waited for.
-    pub async fn flush(&self) {
+    /// Bounded: a pump that does not answer within a second is not waited for; `false` then.
+    pub async fn flush(&self) -> bool {
+        let mut all = true;
         for pump in &self.0 {
             let (done, answered) = oneshot::channel();
             if pump.send(done).is_ok() {
-                let _ = tokio::time::timeout(Duration::from_secs(1), answered).await;
+                all &= tokio::time::timeout(Duration::from_secs(1), answered)
+                    .await
+                    .is_ok();
             }
         }
+        all
     }
 }
+
+/// Bytes a pump reads after a flush was asked before it answers even though reading never
+/// had to wait (a target that writes without pause): more than a pipe holds (64 KiB on Linux)
+/// plus the reader's buffer, so what was written before the flush has been read.
+const FLUSH_AFTER_BYTES: usize = 128 << 10;
 
 async fn pump<R: tokio::io::AsyncRead + Unpin>(
     reader: BufReader<R>,
@@ -458,14 +467,36 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(
     mut flushes: mpsc::UnboundedReceiver<FlushRequest>,
 ) {
     let mut lines = reader.lines();
+    // Flushes asked while lines kept coming, with the bytes read when each was asked.
+    let mut waiting: Vec<(FlushRequest, usize)> = Vec::new();
+    let mut read = 0usize;
     loop {
         tokio::select! {
-            // Lines first: a flush is answered only when reading would wait.
+            // Lines first: a flush is answered when reading would wait.
             biased;
             line = lines.next_line() => match line {
-                Ok(Some(line)) => push_line(&log, line),
+                Ok(Some(line)) => {
+                    read = read.wrapping_add(line.len() + 1);
+                    push_line(&log, line);
+                    while let Ok(done) = flushes.try_recv() {
+                        waiting.push((done, read));
+                    }
+                    let (answered, still): (Vec<_>, Vec<_>) = std::mem::take(&mut waiting)
+                        .into_iter()
+                        .partition(|(_, at)| read.wrapping_sub(*at) > FLUSH_AFTER_BYTES);
+                    waiting = still;
+                    for (done, _) in answered {
+                        let _ = done.send(());
+                    }
+                }
+                // End of output: dropped requests answer their flushes.
                 _ => break,
             },
+            () = std::future::ready(()), if !waiting.is_empty() => {
+                for (done, _) in waiting.drain(..) {
+                    let _ = done.send(());
+                }
+            }
             Some(done) = flushes.recv() => {
                 let _ = done.send(());
             }
@@ -581,6 +612,20 @@ mod tests {
         }
         assert_eq!(super::super::lock(&log).close(a).len(), MAX_HELD_LINES);
         assert_eq!(super::super::lock(&log).tail(usize::MAX).len(), TAIL_LINES);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flush_is_answered_even_while_the_target_never_stops_writing() {
+        let Ok(p) = TargetProcess::spawn(&["yes".to_owned(), "spam".to_owned()], &BTreeMap::new())
+        else {
+            return; // no `yes` on this system
+        };
+        let flush = p.log_flush();
+        for _ in 0..3 {
+            assert!(flush.flush().await, "every pump answered");
+        }
+        assert!(super::super::lock(&p.log).pushed() > 0);
+        p.stop(Duration::from_secs(1)).await;
     }
 
     #[test]
