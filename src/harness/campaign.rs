@@ -798,9 +798,12 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
 /// access log, say), when the process logged during the batch.
 const LATE_LINE_GRACE: Duration = Duration::from_millis(1);
 
-/// Lines the target has logged so far.
+/// Lines a process target has logged so far (only its lines can come late).
 fn log_lines(run: &Run) -> u64 {
-    run.log.as_ref().map_or(0, |l| super::lock(l).pushed())
+    match (&run.log, &run.log_flush) {
+        (Some(l), Some(_)) => super::lock(l).pushed(),
+        _ => 0,
+    }
 }
 
 /// Gives each case the log lines carrying its material that arrived after its response (a

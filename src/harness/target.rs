@@ -1,9 +1,9 @@
 //! Starting, watching and stopping the target process, and capturing what it logs.
 
-use crate::guard::token_forms::TokenForms;
+use crate::guard::scrub::{Encoding, MAX_SECRET_LEN, MIN_SECRET_LEN, encodings};
 use std::collections::{BTreeMap, VecDeque};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -21,12 +21,14 @@ const MAX_HELD_LINES: usize = 16_384;
 /// batch, so this only bounds memory if a caller never settles.
 const MAX_UNSETTLED: usize = 4_096;
 
-/// What ties a log line to one case: the case's nonce, and its bearer token in every form the
-/// oracle finds it in (whole or signature, raw or encoded). Nothing else in a line is unique
-/// to a case.
+/// What ties a log line to one case: the case's nonce, or its bearer token, whole (raw or in
+/// any encoding the oracle finds: base64, hex, percent) or its signature segment (raw).
+/// Nothing else in a line is unique to a case. A line with only an encoded signature is not
+/// tied (the oracle would still find it in the case's lines): matching every encoding of
+/// every open case's signature would cost more per line than the rest of the case.
 pub struct CaseMaterial {
     nonce: String,
-    token: Option<TokenForms>,
+    token: Option<TokenNeedles>,
 }
 
 /// Names nothing: the token is a secret.
@@ -36,22 +38,109 @@ impl std::fmt::Debug for CaseMaterial {
     }
 }
 
+/// Bytes of a token whose encodings prefilter lines, as
+/// [`TokenForms`](crate::guard::token_forms::TokenForms) does. Tokens of one run share their
+/// header, so cases share this prefilter: a line is checked once for it.
+const PREFIX_BYTES: usize = 12;
+
+struct TokenNeedles {
+    whole: String,
+    /// The signature segment, when it is long enough to be a secret of its own.
+    signature: Option<String>,
+    /// The encodings of the token's first bytes, and of the whole token; built when needed.
+    prefixes: OnceLock<Vec<String>>,
+    full: OnceLock<Vec<String>>,
+}
+
+impl TokenNeedles {
+    /// As [`TokenForms::new`](crate::guard::token_forms::TokenForms::new): `None` for a token
+    /// the oracle would not look for.
+    fn new(token: &str) -> Option<TokenNeedles> {
+        if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&token.len()) {
+            return None;
+        }
+        let signature = match token.split('.').collect::<Vec<_>>().as_slice() {
+            [_, _, sig] if sig.len() >= MIN_SECRET_LEN => Some((*sig).to_owned()),
+            _ => None,
+        };
+        Some(TokenNeedles {
+            whole: token.to_owned(),
+            signature,
+            prefixes: OnceLock::new(),
+            full: OnceLock::new(),
+        })
+    }
+
+    fn prefix(&self) -> &[u8] {
+        let raw = self.whole.as_bytes();
+        &raw[..raw.len().min(PREFIX_BYTES)]
+    }
+
+    fn prefixes(&self) -> &[String] {
+        self.prefixes
+            .get_or_init(|| ascii(encodings(self.prefix())))
+    }
+
+    fn full(&self) -> &[String] {
+        self.full
+            .get_or_init(|| ascii(encodings(self.whole.as_bytes())))
+    }
+}
+
+/// Encodings as text (every encoding is ASCII; one that were not could not occur in a line
+/// anyway, and is left out).
+fn ascii(encoded: Vec<(Encoding, Vec<u8>)>) -> Vec<String> {
+    encoded
+        .into_iter()
+        .filter_map(|(_, e)| String::from_utf8(e).ok())
+        .collect()
+}
+
 impl CaseMaterial {
     pub fn new(nonce: &str, token: Option<&str>) -> CaseMaterial {
         CaseMaterial {
             nonce: nonce.to_owned(),
-            token: token.and_then(|t| TokenForms::new(t.as_bytes())),
+            token: token.and_then(TokenNeedles::new),
         }
     }
-
-    fn occurs_in(&self, line: &str) -> bool {
-        (!self.nonce.is_empty() && line.contains(self.nonce.as_str()))
-            || self
-                .token
-                .as_ref()
-                .is_some_and(|t| !t.find(line.as_bytes()).is_empty())
-    }
 }
+
+/// The tickets of the cases whose material `line` carries. `materials` holds few cases (those
+/// in flight, and for a process those not yet settled); most lines carry nothing, so the raw
+/// needles go first and the encodings only where a token's header prefix occurs.
+fn claimants(materials: &[(u64, Arc<CaseMaterial>)], line: &str) -> Vec<u64> {
+    // Prefilter outcomes by header prefix, shared by the cases whose tokens begin alike.
+    let mut prefix_seen: Vec<(&[u8], bool)> = Vec::new();
+    let mut out = Vec::new();
+    for (ticket, m) in materials {
+        let claimed = (!m.nonce.is_empty() && line.contains(m.nonce.as_str()))
+            || m.token.as_ref().is_some_and(|t| {
+                if line.contains(t.whole.as_str())
+                    || t.signature
+                        .as_ref()
+                        .is_some_and(|s| line.contains(s.as_str()))
+                {
+                    return true;
+                }
+                let may = match prefix_seen.iter().find(|(p, _)| *p == t.prefix()) {
+                    Some((_, may)) => *may,
+                    None => {
+                        let may = t.prefixes().iter().any(|p| line.contains(p.as_str()));
+                        prefix_seen.push((t.prefix(), may));
+                        may
+                    }
+                };
+                may && t.full().iter().any(|f| line.contains(f.as_str()))
+            });
+        if claimed {
+            out.push(*ticket);
+        }
+    }
+    out
+}
+
+/// Each collecting case's ticket and material.
+type Materials = Arc<Vec<(u64, Arc<CaseMaterial>)>>;
 
 /// One case's share of the log.
 struct CaseLines {
@@ -80,8 +169,8 @@ pub struct LogBuffer {
     tail: VecDeque<String>,
     /// Open and unsettled cases, in the order they opened.
     cases: BTreeMap<u64, CaseLines>,
-    /// Every case's material, for matching lines outside the lock.
-    materials: Arc<Vec<(u64, Arc<CaseMaterial>)>>,
+    /// Every case's material, for matching lines outside the lock; built when needed.
+    materials: Option<Materials>,
     next: u64,
     last_closed: Option<u64>,
     /// Closed cases stay claimable until settled.
@@ -121,7 +210,7 @@ impl LogBuffer {
                 late: Vec::new(),
             },
         );
-        self.rebuild_materials();
+        self.materials = None;
         ticket
     }
 
@@ -151,7 +240,7 @@ impl LogBuffer {
         if self.last_closed == Some(ticket) {
             self.last_closed = None;
         }
-        self.rebuild_materials();
+        self.materials = None;
         case.late
     }
 
@@ -169,13 +258,25 @@ impl LogBuffer {
             .collect()
     }
 
-    fn rebuild_materials(&mut self) {
-        self.materials = Arc::new(
-            self.cases
-                .iter()
-                .map(|(t, c)| (*t, c.material.clone()))
-                .collect(),
-        );
+    /// The cases' material, when a line must be matched against it: not when no case or a
+    /// single open one is collecting, which gets the line whatever it holds.
+    fn materials_to_match(&mut self) -> Option<Materials> {
+        let mut cases = self.cases.values();
+        match (cases.next(), cases.next()) {
+            (None, _) => return None,
+            (Some(only), None) if only.open => return None,
+            _ => {}
+        }
+        let cases = &self.cases;
+        let materials = self.materials.get_or_insert_with(|| {
+            Arc::new(
+                cases
+                    .iter()
+                    .map(|(t, c)| (*t, c.material.clone()))
+                    .collect(),
+            )
+        });
+        Some(materials.clone())
     }
 
     /// Files a line under the cases `claimants` (found by their material), or under the
@@ -214,12 +315,14 @@ impl LogBuffer {
 /// Adds a line to the log, filed under the cases it belongs to. Matching runs outside the
 /// lock, so a target logging from many threads is not serialised behind it.
 pub fn push_line(log: &SharedLog, line: String) {
-    let materials = super::lock(log).materials.clone();
-    let claimants: Vec<u64> = materials
-        .iter()
-        .filter(|(_, m)| m.occurs_in(&line))
-        .map(|(t, _)| *t)
-        .collect();
+    let materials = {
+        let mut l = super::lock(log);
+        match l.materials_to_match() {
+            Some(m) => m,
+            None => return l.file(line, &[]),
+        }
+    };
+    let claimants = claimants(&materials, &line);
     super::lock(log).file(line, &claimants);
 }
 
@@ -539,9 +642,11 @@ mod tests {
         push_line(&log, format!("b: Bearer {TOKEN_B}"));
         push_line(&log, format!("a: Bearer {TOKEN_A}"));
         push_line(&log, "prompt (request cfb000000000000000b)".to_owned());
-        // The signature alone, base64-encoded: the oracle's token forms find it, so it claims.
-        let sig_b64 = "YzJsbmJtRjBkWEpsTFc5bUxXSnZZaTB0";
-        push_line(&log, format!("sig {sig_b64}"));
+        // The whole token hex-encoded, and the raw signature alone.
+        let hex: String = TOKEN_B.bytes().map(|b| format!("{b:02x}")).collect();
+        push_line(&log, format!("hex {hex}"));
+        let sig = TOKEN_B.rsplit('.').next().unwrap_or_default();
+        push_line(&log, format!("sig {sig}"));
         let lines_b = super::super::lock(&log).close(b);
         push_line(&log, format!("a again: {TOKEN_A}"));
         let lines_a = super::super::lock(&log).close(a);
@@ -557,7 +662,8 @@ mod tests {
             [
                 format!("b: Bearer {TOKEN_B}"),
                 "prompt (request cfb000000000000000b)".to_owned(),
-                format!("sig {sig_b64}"),
+                format!("hex {hex}"),
+                format!("sig {sig}"),
             ]
         );
     }
@@ -600,7 +706,7 @@ mod tests {
         // Settled cases are forgotten: their material claims nothing any more.
         push_line(&log, format!("too late: {TOKEN_A}"));
         let l = super::super::lock(&log);
-        assert!(l.cases.is_empty() && l.materials.is_empty() && l.held == 0);
+        assert!(l.cases.is_empty() && l.held == 0);
     }
 
     #[test]
@@ -620,11 +726,18 @@ mod tests {
         else {
             return; // no `yes` on this system
         };
+        // Once it writes, it never pauses.
+        for _ in 0..500 {
+            if super::super::lock(&p.log).pushed() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(super::super::lock(&p.log).pushed() > 0, "yes writes");
         let flush = p.log_flush();
         for _ in 0..3 {
             assert!(flush.flush().await, "every pump answered");
         }
-        assert!(super::super::lock(&p.log).pushed() > 0);
         p.stop(Duration::from_secs(1)).await;
     }
 
