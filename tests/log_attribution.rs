@@ -1,7 +1,8 @@
 //! Target log lines reach the case that caused them, whatever runs beside it: a service that
 //! logs each request's credentials and prompt (with the model key beside the prompt) after a
 //! delay, so that concurrent cases' lines interleave, gets each log finding once, on its own
-//! case, and the same findings at concurrency 1 and 8.
+//! case, and the same findings at concurrency 1 and 8; so do a process whose lines come
+//! through a pipe, and one that logs only after it has answered.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -199,6 +200,111 @@ async fn process_campaign(concurrency: usize) -> Report {
 async fn a_process_logs_reach_their_case_at_any_concurrency() {
     let serial = findings(&process_campaign(1).await);
     let concurrent = process_campaign(8).await;
+    assert!(
+        !concurrent.stats.one_at_a_time,
+        "the cases ran concurrently"
+    );
+    let concurrent = findings(&concurrent);
+    assert!(
+        concurrent
+            .get("ECHO/read/bearer_token_in_target_logs")
+            .is_some_and(|&n| n > 0),
+        "{concurrent:#?}"
+    );
+    assert_eq!(serial, concurrent);
+}
+
+/// A target (Python's standard HTTP server) that logs the caller's credentials only after it
+/// has answered: its lines always come after the response, through the pump.
+const LOGS_AFTER_ANSWERING: &str = r#"
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        for value in self.headers.get_all("Authorization") or []:
+            print("answered; authorization " + value, flush=True)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+const LATE_SPEC: &str = r#"
+[target]
+command = ["python3", "-u", "{script}"]
+base_url = "http://127.0.0.1:{port}"
+ready = "/healthz"
+[target.env]
+PORT = "{port}"
+
+[auth]
+alg = "HS256"
+secret = "{jwt_secret}"
+issuer = "https://issuer.test"
+audience = "docs-api"
+
+[[principal]]
+name = "alice"
+scope = "docs:read"
+owns = ["doc-a1"]
+
+[[principal]]
+name = "bob"
+scope = "docs:read"
+owns = ["doc-b1"]
+
+[[endpoint]]
+name = "read"
+method = "GET"
+path = "/docs/{resource}"
+scope = "docs:read"
+capabilities = ["GET /docs/{id}"]
+
+[downstream]
+resource = "/docs/{id}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_logged_after_the_answer_still_reach_their_case() {
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("target.py");
+    std::fs::write(&script, LOGS_AFTER_ANSWERING).expect("script written");
+    let source = LATE_SPEC.replace("{script}", &script.display().to_string());
+    let run = |concurrency| {
+        let spec = Spec::parse(&source, "late.toml", std::path::Path::new(".")).expect("spec");
+        let options = confab::harness::campaign::Options {
+            cases: 150,
+            seed: 17,
+            concurrency,
+            shrink_budget: 0,
+            ..Default::default()
+        };
+        tokio::time::timeout(
+            Duration::from_secs(240),
+            confab::harness::campaign::run(spec, options, None),
+        )
+    };
+    let serial = findings(&run(1).await.expect("in time").expect("runs"));
+    let concurrent = run(8).await.expect("in time").expect("runs");
     assert!(
         !concurrent.stats.one_at_a_time,
         "the cases ran concurrently"
