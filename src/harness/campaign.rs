@@ -637,7 +637,7 @@ async fn campaign(
 ) -> Result<Report, CampaignError> {
     let endpoints = selected_endpoints(&run.spec, options);
     let mut agg = Aggregate::default();
-    let tried = baselines(run, &endpoints, &mut agg).await?;
+    baselines(run, &endpoints, &mut agg).await?;
     let mut planned = plan(&run.spec, options);
     let total = planned.len() as u64;
     let found = AtomicU64::new(0);
@@ -648,6 +648,10 @@ async fn campaign(
     const WARM_UP: usize = 24;
     let mut serial = run.serial.load(Ordering::Relaxed);
     let mut next = 0;
+    // Each batch settles while the next one runs: a process's lines written just after its
+    // last answers (an access log, say) then have a whole batch to arrive, and nobody waits.
+    let mut settling: Vec<OpenCase> = Vec::new();
+    let mut cases_done = 0u64;
     loop {
         let guessed_before = run.llm.guessed_attributions() + run.sink.guessed_attributions();
         let lost_before =
@@ -669,7 +673,6 @@ async fn campaign(
         }
         next += batch.len();
         let parallel = multi_threaded();
-        let log_before = log_lines(run);
         let mut stream = futures_util::stream::iter(batch.into_iter().map(|(i, recipe)| {
             let run = Arc::clone(run);
             async move {
@@ -684,31 +687,26 @@ async fn campaign(
             }
         }))
         .buffer_unordered(concurrency);
-        // The batch's exchanges wait for late log lines (a process's) before they count.
-        let done_before = agg.stats.cases - tried;
         let mut done = Vec::new();
         while let Some(case) = stream.next().await {
             let n = case.exchange.violations.len() as u64;
             let f = found.fetch_add(n, Ordering::Relaxed) + n;
             done.push(case);
+            cases_done += 1;
             if let Some(progress) = &options.progress {
-                progress(done_before + done.len() as u64, total, f);
+                progress(cases_done, total, f);
             }
         }
         drop(stream);
-        let before: usize = done.iter().map(|c| c.exchange.violations.len()).sum();
-        settle(run, &mut done, log_before).await;
-        let after: usize = done.iter().map(|c| c.exchange.violations.len()).sum();
-        found.fetch_add(after.saturating_sub(before) as u64, Ordering::Relaxed);
-        for case in done {
-            agg.add(run, case.exchange);
-        }
+        let previous = std::mem::replace(&mut settling, done);
+        settle_into(run, &mut agg, &found, previous, Duration::ZERO).await;
         if concurrency == 1
             && run.llm.guessed_attributions() + run.sink.guessed_attributions() > guessed_before
         {
             serial = true;
         }
     }
+    settle_into(run, &mut agg, &found, settling, LATE_LINE_GRACE).await;
     run.serial.store(serial, Ordering::Relaxed);
 
     let mut report = group(run, agg, options).await?;
@@ -789,14 +787,19 @@ struct OpenCase {
 async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
     let before = log_lines(run);
     let mut case = [open_case(run, recipe, id).await];
-    settle(run, &mut case, before).await;
+    let grace = if log_lines(run) > before {
+        LATE_LINE_GRACE
+    } else {
+        Duration::ZERO
+    };
+    settle(run, &mut case, grace).await;
     let [case] = case;
     case.exchange
 }
 
-/// How long a batch waits for a process's lines written just after its last response (an
-/// access log, say), when the process logged during the batch.
-const LATE_LINE_GRACE: Duration = Duration::from_millis(1);
+/// How long a process's lines written just after its last answer (an access log, say) are
+/// waited for: once at the end of a campaign, after each case run alone.
+const LATE_LINE_GRACE: Duration = Duration::from_millis(2);
 
 /// Lines a process target has logged so far (only its lines can come late).
 fn log_lines(run: &Run) -> u64 {
@@ -807,14 +810,14 @@ fn log_lines(run: &Run) -> u64 {
 }
 
 /// Gives each case the log lines carrying its material that arrived after its response (a
-/// process's, through the pumps) and checks again the cases that got some. `log_before`:
-/// [`log_lines`] when the cases started.
-async fn settle(run: &Run, cases: &mut [OpenCase], log_before: u64) {
+/// process's, through the pumps), after `grace` and what the pumps hold, and checks again
+/// the cases that got some.
+async fn settle(run: &Run, cases: &mut [OpenCase], grace: Duration) {
     let (Some(log), Some(flush)) = (&run.log, &run.log_flush) else {
         return;
     };
-    if log_lines(run) > log_before {
-        tokio::time::sleep(LATE_LINE_GRACE).await;
+    if !grace.is_zero() {
+        tokio::time::sleep(grace).await;
     }
     flush.flush().await;
     for case in cases {
@@ -827,6 +830,23 @@ async fn settle(run: &Run, cases: &mut [OpenCase], log_before: u64) {
             ex.observation.logs.extend(late);
             ex.violations = judge(run, &ex.plan, &ex.verdict, &ex.observation);
         }
+    }
+}
+
+/// [`settle`]s cases and counts them in the findings.
+async fn settle_into(
+    run: &Run,
+    agg: &mut Aggregate,
+    found: &AtomicU64,
+    mut cases: Vec<OpenCase>,
+    grace: Duration,
+) {
+    let before: usize = cases.iter().map(|c| c.exchange.violations.len()).sum();
+    settle(run, &mut cases, grace).await;
+    let after: usize = cases.iter().map(|c| c.exchange.violations.len()).sum();
+    found.fetch_add(after.saturating_sub(before) as u64, Ordering::Relaxed);
+    for case in cases {
+        agg.add(run, case.exchange);
     }
 }
 
