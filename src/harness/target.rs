@@ -1,7 +1,7 @@
 //! Starting, watching and stopping the target process, and capturing what it logs.
 
 use crate::guard::scrub::{Encoding, MAX_SECRET_LEN, MIN_SECRET_LEN, encodings};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -22,13 +22,15 @@ const MAX_HELD_LINES: usize = 16_384;
 const MAX_UNSETTLED: usize = 4_096;
 
 /// What ties a log line to one case: the case's nonce, or its bearer token, whole (raw or in
-/// any encoding the oracle finds: base64, hex, percent) or its signature segment (raw).
-/// Nothing else in a line is unique to a case. A line with only an encoded signature is not
-/// tied (the oracle would still find it in the case's lines): matching every encoding of
-/// every open case's signature would cost more per line than the rest of the case.
+/// any encoding the oracle finds: base64, hex, percent) or its signature segment (raw, where
+/// it stands apart from other base64url characters). Nothing else in a line is unique to a
+/// case.
+/// An encoded signature alone does not tie a line (the oracle would still find it in the
+/// case's own lines): looking for every encoding of every case's signature would cost more
+/// per line than the rest of the case.
 pub struct CaseMaterial {
     nonce: String,
-    token: Option<TokenNeedles>,
+    token: Option<Token>,
 }
 
 /// Names nothing: the token is a secret.
@@ -43,30 +45,45 @@ impl std::fmt::Debug for CaseMaterial {
 /// header, so cases share this prefilter: a line is checked once for it.
 const PREFIX_BYTES: usize = 12;
 
-struct TokenNeedles {
+struct Token {
     whole: String,
-    /// The signature segment, when it is long enough to be a secret of its own.
-    signature: Option<String>,
-    /// The encodings of the token's first bytes, and of the whole token; built when needed.
-    prefixes: OnceLock<Vec<String>>,
+    /// What finds the token raw: for a JWT its payload segment (between two dots, so it
+    /// stands apart even where a line glues the token to other text, as threads writing at
+    /// once do) and its signature segment, looked up by the runs of a line; else the whole
+    /// token, searched for.
+    raw: Raw,
+    /// Every encoding of the whole token; built when a line holds its prefix.
     full: OnceLock<Vec<String>>,
 }
 
-impl TokenNeedles {
+enum Raw {
+    Runs(Vec<String>),
+    Search(String),
+}
+
+impl Token {
     /// As [`TokenForms::new`](crate::guard::token_forms::TokenForms::new): `None` for a token
     /// the oracle would not look for.
-    fn new(token: &str) -> Option<TokenNeedles> {
+    fn new(token: &str) -> Option<Token> {
         if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&token.len()) {
             return None;
         }
-        let signature = match token.split('.').collect::<Vec<_>>().as_slice() {
-            [_, _, sig] if sig.len() >= MIN_SECRET_LEN => Some((*sig).to_owned()),
-            _ => None,
+        let runs: Vec<String> = match token.split('.').collect::<Vec<_>>().as_slice() {
+            [_, payload, sig] => [payload, sig]
+                .into_iter()
+                .filter(|s| s.len() >= MIN_SECRET_LEN && is_run(s))
+                .map(|s| (*s).to_owned())
+                .collect(),
+            _ => Vec::new(),
         };
-        Some(TokenNeedles {
+        let raw = if runs.is_empty() {
+            Raw::Search(token.to_owned())
+        } else {
+            Raw::Runs(runs)
+        };
+        Some(Token {
             whole: token.to_owned(),
-            signature,
-            prefixes: OnceLock::new(),
+            raw,
             full: OnceLock::new(),
         })
     }
@@ -76,15 +93,20 @@ impl TokenNeedles {
         &raw[..raw.len().min(PREFIX_BYTES)]
     }
 
-    fn prefixes(&self) -> &[String] {
-        self.prefixes
-            .get_or_init(|| ascii(encodings(self.prefix())))
-    }
-
-    fn full(&self) -> &[String] {
+    fn in_any_form(&self, line: &str) -> bool {
         self.full
             .get_or_init(|| ascii(encodings(self.whole.as_bytes())))
+            .iter()
+            .any(|f| line.contains(f.as_str()))
     }
+}
+
+fn is_base64url(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+fn is_run(s: &str) -> bool {
+    s.chars().all(is_base64url)
 }
 
 /// Encodings as text (every encoding is ASCII; one that were not could not occur in a line
@@ -100,51 +122,98 @@ impl CaseMaterial {
     pub fn new(nonce: &str, token: Option<&str>) -> CaseMaterial {
         CaseMaterial {
             nonce: nonce.to_owned(),
-            token: token.and_then(TokenNeedles::new),
+            token: token.and_then(Token::new),
         }
     }
 }
 
-/// The tickets of the cases whose material `line` carries. `materials` holds few cases (those
-/// in flight, and for a process those not yet settled); most lines carry nothing, so the raw
-/// needles go first and the encodings only where a token's header prefix occurs.
-fn claimants(materials: &[(u64, Arc<CaseMaterial>)], line: &str) -> Vec<u64> {
-    // Prefilter outcomes by header prefix, shared by the cases whose tokens begin alike.
-    let mut prefix_seen: Vec<(&[u8], bool)> = Vec::new();
-    let mut out = Vec::new();
-    for (ticket, m) in materials {
-        let claimed = (!m.nonce.is_empty() && line.contains(m.nonce.as_str()))
-            || m.token.as_ref().is_some_and(|t| {
-                if line.contains(t.whole.as_str())
-                    || t.signature
-                        .as_ref()
-                        .is_some_and(|s| line.contains(s.as_str()))
-                {
-                    return true;
-                }
-                let may = match prefix_seen.iter().find(|(p, _)| *p == t.prefix()) {
-                    Some((_, may)) => *may,
-                    None => {
-                        let may = t.prefixes().iter().any(|p| line.contains(p.as_str()));
-                        prefix_seen.push((t.prefix(), may));
-                        may
+/// Where the collecting cases' material is looked up: matching a line costs about the same
+/// however many cases are collecting (a process's unsettled cases can be a hundred).
+#[derive(Default)]
+struct Index {
+    /// Nonces, found where a line holds their first characters.
+    nonces: HashMap<String, Vec<u64>>,
+    /// The distinct (first three characters, length) of the nonces.
+    nonce_shapes: Vec<(String, usize)>,
+    /// Raw tokens that are runs of base64url characters, looked up by the runs of a line.
+    runs: HashMap<String, Vec<u64>>,
+    /// Raw tokens searched for one by one.
+    searched: Vec<(String, u64)>,
+    /// Cases with a token, grouped by its first bytes, with the encodings of those bytes.
+    prefixes: Vec<(Vec<u8>, Vec<String>, Vec<u64>)>,
+}
+
+impl Index {
+    fn add(&mut self, ticket: u64, m: &CaseMaterial) {
+        if !m.nonce.is_empty() {
+            self.nonces.entry(m.nonce.clone()).or_default().push(ticket);
+            let shape = (m.nonce.chars().take(3).collect::<String>(), m.nonce.len());
+            if !self.nonce_shapes.contains(&shape) {
+                self.nonce_shapes.push(shape);
+            }
+        }
+        let Some(t) = &m.token else {
+            return;
+        };
+        match &t.raw {
+            Raw::Runs(runs) => {
+                for run in runs {
+                    let tickets = self.runs.entry(run.clone()).or_default();
+                    // A token whose payload and signature are alike is listed once.
+                    if !tickets.contains(&ticket) {
+                        tickets.push(ticket);
                     }
-                };
-                may && t.full().iter().any(|f| line.contains(f.as_str()))
-            });
-        if claimed {
-            out.push(*ticket);
+                }
+            }
+            Raw::Search(whole) => self.searched.push((whole.clone(), ticket)),
+        }
+        match self.prefixes.iter_mut().find(|(p, _, _)| p == t.prefix()) {
+            Some((_, _, tickets)) => tickets.push(ticket),
+            None => {
+                // Not the raw prefix: a raw token is found by its run, and every line that
+                // holds some case's token would otherwise be searched for all the others.
+                let mut heads = ascii(encodings(t.prefix()));
+                heads.retain(|h| h.as_bytes() != t.prefix());
+                self.prefixes
+                    .push((t.prefix().to_vec(), heads, vec![ticket]));
+            }
         }
     }
-    out
-}
 
-/// Each collecting case's ticket and material.
-type Materials = Arc<Vec<(u64, Arc<CaseMaterial>)>>;
+    fn remove(&mut self, ticket: u64, m: &CaseMaterial) {
+        fn drop_from(map: &mut HashMap<String, Vec<u64>>, key: &str, ticket: u64) {
+            if let Some(tickets) = map.get_mut(key) {
+                tickets.retain(|t| *t != ticket);
+                if tickets.is_empty() {
+                    map.remove(key);
+                }
+            }
+        }
+        drop_from(&mut self.nonces, &m.nonce, ticket);
+        if self.nonces.is_empty() {
+            self.nonce_shapes.clear();
+        }
+        let Some(t) = &m.token else {
+            return;
+        };
+        match &t.raw {
+            Raw::Runs(runs) => {
+                for run in runs {
+                    drop_from(&mut self.runs, run, ticket);
+                }
+            }
+            Raw::Search(_) => self.searched.retain(|(_, t)| *t != ticket),
+        }
+        for (_, _, tickets) in &mut self.prefixes {
+            tickets.retain(|t| *t != ticket);
+        }
+        self.prefixes.retain(|(_, _, tickets)| !tickets.is_empty());
+    }
+}
 
 /// One case's share of the log.
 struct CaseLines {
-    material: Arc<CaseMaterial>,
+    material: CaseMaterial,
     open: bool,
     /// Lines that arrived while the case was open.
     lines: Vec<String>,
@@ -169,8 +238,8 @@ pub struct LogBuffer {
     tail: VecDeque<String>,
     /// Open and unsettled cases, in the order they opened.
     cases: BTreeMap<u64, CaseLines>,
-    /// Every case's material, for matching lines outside the lock; built when needed.
-    materials: Option<Materials>,
+    /// The collecting cases' material.
+    index: Index,
     next: u64,
     last_closed: Option<u64>,
     /// Closed cases stay claimable until settled.
@@ -201,16 +270,16 @@ impl LogBuffer {
                 self.settle(t);
             }
         }
+        self.index.add(ticket, &material);
         self.cases.insert(
             ticket,
             CaseLines {
-                material: Arc::new(material),
+                material,
                 open: true,
                 lines: Vec::new(),
                 late: Vec::new(),
             },
         );
-        self.materials = None;
         ticket
     }
 
@@ -240,7 +309,7 @@ impl LogBuffer {
         if self.last_closed == Some(ticket) {
             self.last_closed = None;
         }
-        self.materials = None;
+        self.index.remove(ticket, &case.material);
         case.late
     }
 
@@ -258,25 +327,57 @@ impl LogBuffer {
             .collect()
     }
 
-    /// The cases' material, when a line must be matched against it: not when no case or a
-    /// single open one is collecting, which gets the line whatever it holds.
-    fn materials_to_match(&mut self) -> Option<Materials> {
+    /// The tickets of the cases whose material `line` carries. No case, or a single open
+    /// one, gets the line whatever it holds: then nothing is matched.
+    fn claimants(&self, line: &str) -> Vec<u64> {
         let mut cases = self.cases.values();
         match (cases.next(), cases.next()) {
-            (None, _) => return None,
-            (Some(only), None) if only.open => return None,
+            (None, _) => return Vec::new(),
+            (Some(only), None) if only.open => return Vec::new(),
             _ => {}
         }
-        let cases = &self.cases;
-        let materials = self.materials.get_or_insert_with(|| {
-            Arc::new(
-                cases
-                    .iter()
-                    .map(|(t, c)| (*t, c.material.clone()))
-                    .collect(),
-            )
-        });
-        Some(materials.clone())
+        let ix = &self.index;
+        let mut out = Vec::new();
+        for (head, len) in &ix.nonce_shapes {
+            for at in memchr::memmem::find_iter(line.as_bytes(), head.as_bytes()) {
+                if let Some(tickets) = line.get(at..at + len).and_then(|w| ix.nonces.get(w)) {
+                    out.extend(tickets);
+                }
+            }
+        }
+        for run in line.split(|c: char| !is_base64url(c)) {
+            if run.len() >= MIN_SECRET_LEN
+                && let Some(tickets) = ix.runs.get(run)
+            {
+                out.extend(tickets);
+            }
+        }
+        out.extend(
+            ix.searched
+                .iter()
+                .filter(|(whole, _)| line.contains(whole.as_str()))
+                .map(|(_, t)| *t),
+        );
+        // Encoded: only where the encoding of a token's first bytes occurs.
+        for (_, heads, tickets) in &ix.prefixes {
+            if !heads.iter().any(|h| line.contains(h.as_str())) {
+                continue;
+            }
+            for t in tickets {
+                if !out.contains(t)
+                    && self
+                        .cases
+                        .get(t)
+                        .and_then(|c| c.material.token.as_ref())
+                        .is_some_and(|tok| tok.in_any_form(line))
+                {
+                    out.push(*t);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Files a line under the cases `claimants` (found by their material), or under the
@@ -312,18 +413,11 @@ impl LogBuffer {
     }
 }
 
-/// Adds a line to the log, filed under the cases it belongs to. Matching runs outside the
-/// lock, so a target logging from many threads is not serialised behind it.
+/// Adds a line to the log, filed under the cases it belongs to.
 pub fn push_line(log: &SharedLog, line: String) {
-    let materials = {
-        let mut l = super::lock(log);
-        match l.materials_to_match() {
-            Some(m) => m,
-            None => return l.file(line, &[]),
-        }
-    };
-    let claimants = claimants(&materials, &line);
-    super::lock(log).file(line, &claimants);
+    let mut log = super::lock(log);
+    let claimants = log.claimants(&line);
+    log.file(line, &claimants);
 }
 
 pub type SharedLog = Arc<Mutex<LogBuffer>>;
@@ -665,6 +759,20 @@ mod tests {
                 format!("hex {hex}"),
                 format!("sig {sig}"),
             ]
+        );
+    }
+
+    #[test]
+    fn a_token_glued_to_other_text_still_ties_its_line() {
+        let log = log(false);
+        let a = open(&log, "cfb000000000000000a", Some(TOKEN_A));
+        let b = open(&log, "cfb000000000000000b", Some(TOKEN_B));
+        // Two threads' writes run together: the signature is glued to the next line's text.
+        push_line(&log, format!("auth {TOKEN_B}answered; auth x"));
+        assert!(super::super::lock(&log).close(a).is_empty());
+        assert_eq!(
+            super::super::lock(&log).close(b),
+            [format!("auth {TOKEN_B}answered; auth x")]
         );
     }
 
