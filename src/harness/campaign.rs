@@ -706,7 +706,9 @@ async fn campaign(
             serial = true;
         }
     }
-    settle_into(run, &mut agg, &found, settling, LATE_LINE_GRACE).await;
+    // The last batch has no next one to settle behind.
+    wait_for_quiet_log(run).await;
+    settle_into(run, &mut agg, &found, settling, Duration::ZERO).await;
     run.serial.store(serial, Ordering::Relaxed);
 
     let mut report = group(run, agg, options).await?;
@@ -729,6 +731,7 @@ async fn baselines(
     let mut tried = 0;
     let mut served = 0;
     let mut first_refusal = None;
+    let mut opened = Vec::new();
     for &e in endpoints {
         let required = ScopeSet::parse(&run.spec.endpoints[e].scope);
         for (p, principal) in run.spec.principals.iter().enumerate() {
@@ -736,7 +739,8 @@ async fn baselines(
                 continue;
             }
             let recipe = CaseRecipe::baseline(e as u8, p as u8);
-            let ex = run_case(run, &recipe, u64::MAX - tried).await;
+            let case = open_case(run, &recipe, u64::MAX - tried).await;
+            let ex = &case.exchange;
             tried += 1;
             let ok = ex
                 .observation
@@ -764,8 +768,13 @@ async fn baselines(
                     )
                 ));
             }
-            agg.add(run, ex);
+            opened.push(case);
         }
+    }
+    wait_for_quiet_log(run).await;
+    settle(run, &mut opened, Duration::ZERO).await;
+    for case in opened {
+        agg.add(run, case.exchange);
     }
     if tried > 0 && served == 0 {
         return Err(CampaignError::RefusesValid {
@@ -785,27 +794,43 @@ struct OpenCase {
 
 /// Runs one case and checks it, late log lines included.
 async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
-    let before = log_lines(run);
     let mut case = [open_case(run, recipe, id).await];
-    let grace = if log_lines(run) > before {
-        LATE_LINE_GRACE
-    } else {
-        Duration::ZERO
-    };
-    settle(run, &mut case, grace).await;
+    settle(run, &mut case, LATE_LINE_GRACE).await;
     let [case] = case;
     case.exchange
 }
 
-/// How long a process's lines written just after its last answer (an access log, say) are
-/// waited for: once at the end of a campaign, after each case run alone.
+/// How long a process's lines written just after its answer (an access log, say) are waited
+/// for after a case run alone (shrinking, a property test's session).
 const LATE_LINE_GRACE: Duration = Duration::from_millis(2);
+
+/// After the baselines and at the end of a campaign, a process's log counts as quiet when no
+/// line came for this long (a Python target's threads take turns every 5 ms).
+const QUIET: Duration = Duration::from_millis(10);
+const MAX_QUIET_WAIT: Duration = Duration::from_millis(200);
 
 /// Lines a process target has logged so far (only its lines can come late).
 fn log_lines(run: &Run) -> u64 {
     match (&run.log, &run.log_flush) {
         (Some(l), Some(_)) => super::lock(l).pushed(),
         _ => 0,
+    }
+}
+
+/// Waits until a process has logged nothing for [`QUIET`] (at most [`MAX_QUIET_WAIT`]): then
+/// the lines it wrote just after its last answers are in.
+async fn wait_for_quiet_log(run: &Run) {
+    if run.log_flush.is_none() {
+        return;
+    }
+    let (mut seen, waited) = (log_lines(run), Instant::now());
+    while waited.elapsed() < MAX_QUIET_WAIT {
+        tokio::time::sleep(QUIET).await;
+        let now = log_lines(run);
+        if now == seen {
+            break;
+        }
+        seen = now;
     }
 }
 
