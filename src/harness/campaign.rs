@@ -673,14 +673,15 @@ async fn campaign(
         }
         next += batch.len();
         let parallel = multi_threaded();
+        let alone = concurrency == 1;
         let mut stream = futures_util::stream::iter(batch.into_iter().map(|(i, recipe)| {
             let run = Arc::clone(run);
             async move {
                 if !parallel {
-                    return open_case(&run, &recipe, i).await;
+                    return open_case(&run, &recipe, i, alone).await;
                 }
                 // Each case on a task of its own: minting and checking use every core.
-                match tokio::spawn(async move { open_case(&run, &recipe, i).await }).await {
+                match tokio::spawn(async move { open_case(&run, &recipe, i, alone).await }).await {
                     Ok(ex) => ex,
                     Err(e) => std::panic::resume_unwind(e.into_panic()),
                 }
@@ -739,7 +740,7 @@ async fn baselines(
                 continue;
             }
             let recipe = CaseRecipe::baseline(e as u8, p as u8);
-            let case = open_case(run, &recipe, u64::MAX - tried).await;
+            let case = open_case(run, &recipe, u64::MAX - tried, true).await;
             let ex = &case.exchange;
             tried += 1;
             let ok = ex
@@ -794,7 +795,7 @@ struct OpenCase {
 
 /// Runs one case and checks it, late log lines included.
 async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
-    let mut case = [open_case(run, recipe, id).await];
+    let mut case = [open_case(run, recipe, id, true).await];
     settle(run, &mut case, LATE_LINE_GRACE).await;
     let [case] = case;
     case.exchange
@@ -876,8 +877,8 @@ async fn settle_into(
 }
 
 /// Runs one case and checks it; its log lines are those that arrived until its response
-/// was in (see [`settle`]).
-async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64) -> OpenCase {
+/// was in (see [`settle`]). `alone`: no other case is in flight.
+async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64, alone: bool) -> OpenCase {
     let now = unix_now();
     let world = CaseWorld {
         endpoints: &run.spec.endpoints,
@@ -945,8 +946,10 @@ async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64) -> OpenCase {
     let mut logs = Vec::new();
     if let (Some(log), Some(ticket)) = (&run.log, ticket) {
         // A process's lines written before it answered are read by now, once the pumps
-        // have read their pipes dry.
-        if let Some(flush) = &run.log_flush {
+        // have read their pipes dry. Only a case alone needs them now: a line without any
+        // case's material is then its own; lines with material reach their case however late
+        // (and with others in flight, such a line goes to the earliest open case anyway).
+        if let Some(flush) = run.log_flush.as_ref().filter(|_| alone) {
             flush.flush().await;
         }
         logs = super::lock(log).close(ticket);

@@ -1,7 +1,7 @@
 //! Starting, watching and stopping the target process, and capturing what it logs.
 
 use crate::guard::scrub::{Encoding, MAX_SECRET_LEN, MIN_SECRET_LEN, encodings};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -238,6 +238,8 @@ pub struct LogBuffer {
     tail: VecDeque<String>,
     /// Open and unsettled cases, in the order they opened.
     cases: BTreeMap<u64, CaseLines>,
+    /// The open ones among them.
+    open: BTreeSet<u64>,
     /// The collecting cases' material.
     index: Index,
     next: u64,
@@ -271,6 +273,7 @@ impl LogBuffer {
             }
         }
         self.index.add(ticket, &material);
+        self.open.insert(ticket);
         self.cases.insert(
             ticket,
             CaseLines {
@@ -290,6 +293,7 @@ impl LogBuffer {
             return Vec::new();
         };
         case.open = false;
+        self.open.remove(&ticket);
         let lines = std::mem::take(&mut case.lines);
         self.held -= lines.len();
         self.last_closed = Some(ticket);
@@ -310,6 +314,7 @@ impl LogBuffer {
             self.last_closed = None;
         }
         self.index.remove(ticket, &case.material);
+        self.open.remove(&ticket);
         case.late
     }
 
@@ -390,7 +395,7 @@ impl LogBuffer {
             .filter(|t| self.cases.contains_key(t))
             .collect();
         if claimants.is_empty() {
-            let earliest_open = self.cases.iter().find(|(_, c)| c.open).map(|(t, _)| *t);
+            let earliest_open = self.open.first().copied();
             owners.extend(earliest_open.or(self.last_closed));
         }
         for t in owners {
