@@ -24,10 +24,9 @@ const MAX_UNSETTLED: usize = 4_096;
 /// What ties a log line to one case: the case's nonce, or its bearer token, whole (raw or in
 /// any encoding the oracle finds: base64, hex, percent) or its signature segment (raw, where
 /// it stands apart from other base64url characters). Nothing else in a line is unique to a
-/// case.
-/// An encoded signature alone does not tie a line (the oracle would still find it in the
-/// case's own lines): looking for every encoding of every case's signature would cost more
-/// per line than the rest of the case.
+/// case. An encoded signature alone does not tie a line (the oracle would still find it in
+/// the case's own lines): looking for every encoding of every case's signature would cost
+/// more per line than the rest of the case.
 pub struct CaseMaterial {
     nonce: String,
     token: Option<Token>,
