@@ -29,6 +29,8 @@ const MAX_UNSETTLED: usize = 4_096;
 /// more per line than the rest of the case.
 pub struct CaseMaterial {
     nonce: String,
+    raw_token: Option<String>,
+    /// Parsed when a line is first matched against the case: most cases never need it.
     token: Option<Token>,
 }
 
@@ -121,7 +123,8 @@ impl CaseMaterial {
     pub fn new(nonce: &str, token: Option<&str>) -> CaseMaterial {
         CaseMaterial {
             nonce: nonce.to_owned(),
-            token: token.and_then(Token::new),
+            raw_token: token.map(str::to_owned),
+            token: None,
         }
     }
 }
@@ -213,6 +216,8 @@ impl Index {
 /// One case's share of the log.
 struct CaseLines {
     material: CaseMaterial,
+    /// In the index (see [`LogBuffer::claimants`]).
+    indexed: bool,
     open: bool,
     /// Lines that arrived while the case was open.
     lines: Vec<String>,
@@ -241,6 +246,9 @@ pub struct LogBuffer {
     open: BTreeSet<u64>,
     /// The collecting cases' material.
     index: Index,
+    /// Cases not in the index yet: a case is indexed when a line must be matched while it
+    /// collects, which it never is when it runs alone.
+    unindexed: Vec<u64>,
     next: u64,
     last_closed: Option<u64>,
     /// Closed cases stay claimable until settled.
@@ -271,12 +279,13 @@ impl LogBuffer {
                 self.settle(t);
             }
         }
-        self.index.add(ticket, &material);
+        self.unindexed.push(ticket);
         self.open.insert(ticket);
         self.cases.insert(
             ticket,
             CaseLines {
                 material,
+                indexed: false,
                 open: true,
                 lines: Vec::new(),
                 late: Vec::new(),
@@ -312,7 +321,11 @@ impl LogBuffer {
         if self.last_closed == Some(ticket) {
             self.last_closed = None;
         }
-        self.index.remove(ticket, &case.material);
+        if case.indexed {
+            self.index.remove(ticket, &case.material);
+        } else {
+            self.unindexed.retain(|t| *t != ticket);
+        }
         self.open.remove(&ticket);
         case.late
     }
@@ -333,12 +346,19 @@ impl LogBuffer {
 
     /// The tickets of the cases whose material `line` carries. No case, or a single open
     /// one, gets the line whatever it holds: then nothing is matched.
-    fn claimants(&self, line: &str) -> Vec<u64> {
+    fn claimants(&mut self, line: &str) -> Vec<u64> {
         let mut cases = self.cases.values();
         match (cases.next(), cases.next()) {
             (None, _) => return Vec::new(),
             (Some(only), None) if only.open => return Vec::new(),
             _ => {}
+        }
+        for ticket in std::mem::take(&mut self.unindexed) {
+            if let Some(c) = self.cases.get_mut(&ticket) {
+                c.material.token = c.material.raw_token.as_deref().and_then(Token::new);
+                self.index.add(ticket, &c.material);
+                c.indexed = true;
+            }
         }
         let ix = &self.index;
         let mut out = Vec::new();
