@@ -69,7 +69,7 @@ impl Token {
         if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&token.len()) {
             return None;
         }
-        let runs: Vec<String> = match token.split('.').collect::<Vec<_>>().as_slice() {
+        let mut runs: Vec<String> = match token.split('.').collect::<Vec<_>>().as_slice() {
             [_, payload, sig] => [payload, sig]
                 .into_iter()
                 .filter(|s| s.len() >= MIN_SECRET_LEN && is_run(s))
@@ -77,6 +77,8 @@ impl Token {
                 .collect(),
             _ => Vec::new(),
         };
+        // Payload and signature alike (never, in practice) are one key.
+        runs.dedup();
         let raw = if runs.is_empty() {
             Raw::Search(token.to_owned())
         } else {
@@ -139,6 +141,9 @@ struct Index {
     nonce_shapes: Vec<(String, usize)>,
     /// Raw tokens that are runs of base64url characters, looked up by the runs of a line.
     runs: HashMap<String, Vec<u64>>,
+    /// How many keys of `runs` have each length: a line's run of another length is not
+    /// looked up (most words of a log line).
+    run_lengths: HashMap<usize, usize>,
     /// Raw tokens searched for one by one.
     searched: Vec<(String, u64)>,
     /// Cases with a token, grouped by its first bytes, with the encodings of those bytes.
@@ -160,11 +165,10 @@ impl Index {
         match &t.raw {
             Raw::Runs(runs) => {
                 for run in runs {
-                    let tickets = self.runs.entry(run.clone()).or_default();
-                    // A token whose payload and signature are alike is listed once.
-                    if !tickets.contains(&ticket) {
-                        tickets.push(ticket);
+                    if !self.runs.contains_key(run) {
+                        *self.run_lengths.entry(run.len()).or_default() += 1;
                     }
+                    self.runs.entry(run.clone()).or_default().push(ticket);
                 }
             }
             Raw::Search(whole) => self.searched.push((whole.clone(), ticket)),
@@ -202,6 +206,14 @@ impl Index {
             Raw::Runs(runs) => {
                 for run in runs {
                     drop_from(&mut self.runs, run, ticket);
+                    if !self.runs.contains_key(run)
+                        && let Some(n) = self.run_lengths.get_mut(&run.len())
+                    {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.run_lengths.remove(&run.len());
+                        }
+                    }
                 }
             }
             Raw::Search(_) => self.searched.retain(|(_, t)| *t != ticket),
@@ -371,6 +383,7 @@ impl LogBuffer {
         }
         for run in line.split(|c: char| !is_base64url(c)) {
             if run.len() >= MIN_SECRET_LEN
+                && ix.run_lengths.contains_key(&run.len())
                 && let Some(tickets) = ix.runs.get(run)
             {
                 out.extend(tickets);
