@@ -1,6 +1,7 @@
 //! Starting, watching and stopping the target process, and capturing what it logs.
 
 use crate::guard::scrub::{Encoding, MAX_SECRET_LEN, MIN_SECRET_LEN, encodings};
+use memchr::memmem::Finder;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -131,6 +132,10 @@ impl CaseMaterial {
     }
 }
 
+/// Groups of tokens by first bytes kept, empty ones included (their searchers cost more to
+/// build than to keep); past it, empty groups go.
+const MAX_PREFIX_GROUPS: usize = 64;
+
 /// Where the collecting cases' material is looked up: matching a line costs about the same
 /// however many cases are collecting (a process's unsettled cases can be a hundred).
 #[derive(Default)]
@@ -147,7 +152,7 @@ struct Index {
     /// Raw tokens searched for one by one.
     searched: Vec<(String, u64)>,
     /// Cases with a token, grouped by its first bytes, with the encodings of those bytes.
-    prefixes: Vec<(Vec<u8>, Vec<String>, Vec<u64>)>,
+    prefixes: Vec<(Vec<u8>, Vec<Finder<'static>>, Vec<u64>)>,
 }
 
 impl Index {
@@ -178,8 +183,14 @@ impl Index {
             None => {
                 // Not the raw prefix: a raw token is found by its run, and every line that
                 // holds some case's token would otherwise be searched for all the others.
-                let mut heads = ascii(encodings(t.prefix()));
-                heads.retain(|h| h.as_bytes() != t.prefix());
+                let heads = encodings(t.prefix())
+                    .into_iter()
+                    .filter(|(_, h)| h.as_slice() != t.prefix())
+                    .map(|(_, h)| Finder::new(&h).into_owned())
+                    .collect();
+                if self.prefixes.len() >= MAX_PREFIX_GROUPS {
+                    self.prefixes.retain(|(_, _, tickets)| !tickets.is_empty());
+                }
                 self.prefixes
                     .push((t.prefix().to_vec(), heads, vec![ticket]));
             }
@@ -221,7 +232,6 @@ impl Index {
         for (_, _, tickets) in &mut self.prefixes {
             tickets.retain(|t| *t != ticket);
         }
-        self.prefixes.retain(|(_, _, tickets)| !tickets.is_empty());
     }
 }
 
@@ -397,7 +407,7 @@ impl LogBuffer {
         );
         // Encoded: only where the encoding of a token's first bytes occurs.
         for (_, heads, tickets) in &ix.prefixes {
-            if !heads.iter().any(|h| line.contains(h.as_str())) {
+            if tickets.is_empty() || !heads.iter().any(|h| h.find(line.as_bytes()).is_some()) {
                 continue;
             }
             for t in tickets {
