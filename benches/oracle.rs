@@ -13,7 +13,7 @@
 //! `read` never reaches the model; `assist` does (model calls, downstream calls and the
 //! prompt sent upstream are checked too).
 
-use confab::generators::case::{CaseRecipe, nth_case};
+use confab::generators::case::nth_case;
 use confab::harness::campaign::{Exchange, Session};
 use confab::spec::Spec;
 use confab::targets::reference::{Flaws, service_target};
@@ -62,19 +62,18 @@ fn oracle(c: &mut Criterion) {
                 session.spec().endpoints[usize::from(endpoint)].name,
                 endpoint_name
             );
-            let recorded: Vec<(CaseRecipe, Exchange)> = (0..RECORDED)
+            let recorded: Vec<Exchange> = (0..RECORDED)
                 .map(|i| {
                     let mut recipe = nth_case(SEED, i);
                     recipe.endpoint = endpoint;
-                    let ex = rt.block_on(session.run_case(&recipe));
-                    (recipe, ex)
+                    rt.block_on(session.run_case(&recipe))
                 })
                 .collect();
             // The recording is judged as the campaign judged it, and the vulnerable target
             // gives the oracle something to find.
             let mut violations = 0;
-            for (recipe, ex) in &recorded {
-                let again = session.judge(recipe, ex);
+            for ex in &recorded {
+                let again = session.judge(ex);
                 assert_eq!(again.len(), ex.violations.len(), "{ex:?}");
                 violations += again.len();
             }
@@ -90,8 +89,7 @@ fn oracle(c: &mut Criterion) {
             group.bench_function(endpoint_name, |b| {
                 b.iter(|| {
                     next = (next + 1) % recorded.len();
-                    let (recipe, ex) = &recorded[next];
-                    black_box(session.judge(recipe, ex))
+                    black_box(session.judge(&recorded[next]))
                 })
             });
         }

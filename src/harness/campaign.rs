@@ -4,7 +4,9 @@
 
 use super::fake_llm::{FakeLlm, Script};
 use super::sink::{Resource, Sink, SinkCase};
-use super::target::{SharedLog, TargetError, TargetProcess, free_port, wait_ready};
+use super::target::{
+    CaseMaterial, LogFlush, SharedLog, TargetError, TargetProcess, free_port, wait_ready,
+};
 use super::upstream::Upstream;
 use crate::generators::case::{CasePlan, CaseRecipe, CaseWorld, nth_case};
 use crate::generators::output::OutputContext;
@@ -217,6 +219,8 @@ struct Run {
     /// What the report names as the target.
     target_label: String,
     log: Option<SharedLog>,
+    /// A process's log, whose lines come through pumps and can arrive late.
+    log_flush: Option<LogFlush>,
     llm_key: Secret,
     signing_secret: Option<Secret>,
     resources: Vec<(String, String, String)>,
@@ -469,6 +473,7 @@ async fn start(mut spec: Spec, options: &Options, mode: Mode) -> Result<Started,
         what: "in-process target",
         source: std::io::Error::other(e),
     };
+    let mut log_flush = None;
     let (transport, target_label, log) = match mode {
         Mode::Direct(build) => (
             Transport::Service(build(context).map_err(build_error)?),
@@ -498,6 +503,7 @@ async fn start(mut spec: Spec, options: &Options, mode: Mode) -> Result<Started,
             }
             let url = fill(&target.base_url);
             let log = process.as_ref().map(|p: &TargetProcess| p.log.clone());
+            log_flush = process.as_ref().map(TargetProcess::log_flush);
             (http_transport(&url)?, url, log)
         }
     };
@@ -514,6 +520,7 @@ async fn start(mut spec: Spec, options: &Options, mode: Mode) -> Result<Started,
         transport,
         target_label,
         log,
+        log_flush,
         llm_key,
         signing_secret,
         resources: resource_facts,
@@ -630,7 +637,7 @@ async fn campaign(
 ) -> Result<Report, CampaignError> {
     let endpoints = selected_endpoints(&run.spec, options);
     let mut agg = Aggregate::default();
-    let tried = baselines(run, &endpoints, &mut agg).await?;
+    baselines(run, &endpoints, &mut agg).await?;
     let mut planned = plan(&run.spec, options);
     let total = planned.len() as u64;
     let found = AtomicU64::new(0);
@@ -641,6 +648,10 @@ async fn campaign(
     const WARM_UP: usize = 24;
     let mut serial = run.serial.load(Ordering::Relaxed);
     let mut next = 0;
+    // Each batch settles while the next one runs: a process's lines written just after its
+    // last answers (an access log, say) then have a whole batch to arrive, and nobody waits.
+    let mut settling: Vec<OpenCase> = Vec::new();
+    let mut cases_done = 0u64;
     loop {
         let guessed_before = run.llm.guessed_attributions() + run.sink.guessed_attributions();
         let lost_before =
@@ -662,35 +673,43 @@ async fn campaign(
         }
         next += batch.len();
         let parallel = multi_threaded();
+        let alone = concurrency == 1;
         let mut stream = futures_util::stream::iter(batch.into_iter().map(|(i, recipe)| {
             let run = Arc::clone(run);
             async move {
                 if !parallel {
-                    return run_case(&run, &recipe, i).await;
+                    return open_case(&run, &recipe, i, alone).await;
                 }
                 // Each case on a task of its own: minting and checking use every core.
-                match tokio::spawn(async move { run_case(&run, &recipe, i).await }).await {
+                match tokio::spawn(async move { open_case(&run, &recipe, i, alone).await }).await {
                     Ok(ex) => ex,
                     Err(e) => std::panic::resume_unwind(e.into_panic()),
                 }
             }
         }))
         .buffer_unordered(concurrency);
-        while let Some(ex) = stream.next().await {
-            let f = found.fetch_add(ex.violations.len() as u64, Ordering::Relaxed)
-                + ex.violations.len() as u64;
-            agg.add(run, ex);
+        let mut done = Vec::new();
+        while let Some(case) = stream.next().await {
+            let n = case.exchange.violations.len() as u64;
+            let f = found.fetch_add(n, Ordering::Relaxed) + n;
+            done.push(case);
+            cases_done += 1;
             if let Some(progress) = &options.progress {
-                progress(agg.stats.cases - tried, total, f);
+                progress(cases_done, total, f);
             }
         }
         drop(stream);
+        let previous = std::mem::replace(&mut settling, done);
+        settle_into(run, &mut agg, &found, previous, Duration::ZERO).await;
         if concurrency == 1
             && run.llm.guessed_attributions() + run.sink.guessed_attributions() > guessed_before
         {
             serial = true;
         }
     }
+    // The last batch has no next one to settle behind.
+    wait_for_quiet_log(run).await;
+    settle_into(run, &mut agg, &found, settling, Duration::ZERO).await;
     run.serial.store(serial, Ordering::Relaxed);
 
     let mut report = group(run, agg, options).await?;
@@ -713,6 +732,7 @@ async fn baselines(
     let mut tried = 0;
     let mut served = 0;
     let mut first_refusal = None;
+    let mut opened = Vec::new();
     for &e in endpoints {
         let required = ScopeSet::parse(&run.spec.endpoints[e].scope);
         for (p, principal) in run.spec.principals.iter().enumerate() {
@@ -720,7 +740,8 @@ async fn baselines(
                 continue;
             }
             let recipe = CaseRecipe::baseline(e as u8, p as u8);
-            let ex = run_case(run, &recipe, u64::MAX - tried).await;
+            let case = open_case(run, &recipe, u64::MAX - tried, true).await;
+            let ex = &case.exchange;
             tried += 1;
             let ok = ex
                 .observation
@@ -748,8 +769,13 @@ async fn baselines(
                     )
                 ));
             }
-            agg.add(run, ex);
+            opened.push(case);
         }
+    }
+    wait_for_quiet_log(run).await;
+    settle(run, &mut opened, Duration::ZERO).await;
+    for case in opened {
+        agg.add(run, case.exchange);
     }
     if tried > 0 && served == 0 {
         return Err(CampaignError::RefusesValid {
@@ -760,8 +786,99 @@ async fn baselines(
     Ok(tried)
 }
 
-/// Runs one case and checks it.
+/// A case checked, whose late log lines (a process's) may still come.
+struct OpenCase {
+    exchange: Exchange,
+    /// Its share of the log, still collecting late lines.
+    ticket: Option<u64>,
+}
+
+/// Runs one case and checks it, late log lines included.
 async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
+    let mut case = [open_case(run, recipe, id, true).await];
+    settle(run, &mut case, LATE_LINE_GRACE).await;
+    let [case] = case;
+    case.exchange
+}
+
+/// How long a process's lines written just after its answer (an access log, say) are waited
+/// for after a case run alone (shrinking, a property test's session).
+const LATE_LINE_GRACE: Duration = Duration::from_millis(2);
+
+/// After the baselines and at the end of a campaign, a process's log counts as quiet when no
+/// line came for this long (a Python target's threads take turns every 5 ms).
+const QUIET: Duration = Duration::from_millis(10);
+const MAX_QUIET_WAIT: Duration = Duration::from_millis(200);
+
+/// Lines a process target has logged so far (only its lines can come late).
+fn log_lines(run: &Run) -> u64 {
+    match (&run.log, &run.log_flush) {
+        (Some(l), Some(_)) => super::lock(l).pushed(),
+        _ => 0,
+    }
+}
+
+/// Waits until a process has logged nothing for [`QUIET`] (at most [`MAX_QUIET_WAIT`]): then
+/// the lines it wrote just after its last answers are in.
+async fn wait_for_quiet_log(run: &Run) {
+    if run.log_flush.is_none() {
+        return;
+    }
+    let (mut seen, waited) = (log_lines(run), Instant::now());
+    while waited.elapsed() < MAX_QUIET_WAIT {
+        tokio::time::sleep(QUIET).await;
+        let now = log_lines(run);
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+}
+
+/// Gives each case the log lines carrying its material that arrived after its response (a
+/// process's, through the pumps), after `grace` and what the pumps hold, and checks again
+/// the cases that got some.
+async fn settle(run: &Run, cases: &mut [OpenCase], grace: Duration) {
+    let (Some(log), Some(flush)) = (&run.log, &run.log_flush) else {
+        return;
+    };
+    if !grace.is_zero() {
+        tokio::time::sleep(grace).await;
+    }
+    flush.flush().await;
+    for case in cases {
+        let Some(ticket) = case.ticket.take() else {
+            continue;
+        };
+        let late = super::lock(log).settle(ticket);
+        if !late.is_empty() {
+            let ex = &mut case.exchange;
+            ex.observation.logs.extend(late);
+            ex.violations = judge(run, &ex.plan, &ex.verdict, &ex.observation);
+        }
+    }
+}
+
+/// [`settle`]s cases and counts them in the findings.
+async fn settle_into(
+    run: &Run,
+    agg: &mut Aggregate,
+    found: &AtomicU64,
+    mut cases: Vec<OpenCase>,
+    grace: Duration,
+) {
+    let before: usize = cases.iter().map(|c| c.exchange.violations.len()).sum();
+    settle(run, &mut cases, grace).await;
+    let after: usize = cases.iter().map(|c| c.exchange.violations.len()).sum();
+    found.fetch_add(after.saturating_sub(before) as u64, Ordering::Relaxed);
+    for case in cases {
+        agg.add(run, case.exchange);
+    }
+}
+
+/// Runs one case and checks it; its log lines are those that arrived until its response
+/// was in (see [`settle`]). `alone`: no other case is in flight.
+async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64, alone: bool) -> OpenCase {
     let now = unix_now();
     let world = CaseWorld {
         endpoints: &run.spec.endpoints,
@@ -817,20 +934,26 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
             fail: recipe.model_fails,
         },
     );
-    let log_mark = run
+    // The lines that carry the case's nonce or token are its own, whenever they arrive.
+    let ticket = run
         .log
         .as_ref()
-        .and_then(|l| l.lock().ok().map(|l| l.mark()))
-        .unwrap_or(0);
+        .map(|l| super::lock(l).open(CaseMaterial::new(&plan.nonce, plan.token.token.as_deref())));
 
     let (observation_base, curl) = send(run, &plan).await;
     let (llm_calls, _outputs) = run.llm.take(&plan.nonce);
     let sink_requests = run.sink.take(id);
-    let logs = run
-        .log
-        .as_ref()
-        .and_then(|l| l.lock().ok().map(|l| l.since(log_mark)))
-        .unwrap_or_default();
+    let mut logs = Vec::new();
+    if let (Some(log), Some(ticket)) = (&run.log, ticket) {
+        // A process's lines written before it answered are read by now, once the pumps
+        // have read their pipes dry. Only a case alone needs them now: a line without any
+        // case's material is then its own; lines with material reach their case however late
+        // (and with others in flight, such a line goes to the earliest open case anyway).
+        if let Some(flush) = run.log_flush.as_ref().filter(|_| alone) {
+            flush.flush().await;
+        }
+        logs = super::lock(log).close(ticket);
+    }
     let observation = Observation {
         llm_calls,
         sink_requests,
@@ -839,29 +962,30 @@ async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
     };
     let required = ScopeSet::parse(&endpoint.scope);
     let verdict = run.guard.decide(&plan.token.header_bytes(), &required, now);
-    let violations = judge(run, recipe, &plan, &verdict, &observation);
-    Exchange {
-        plan,
-        verdict,
-        observation,
-        violations,
-        curl,
+    let violations = judge(run, &plan, &verdict, &observation);
+    OpenCase {
+        exchange: Exchange {
+            plan,
+            verdict,
+            observation,
+            violations,
+            curl,
+        },
+        // Only a process's closed cases keep collecting lines.
+        ticket: ticket.filter(|_| run.log_flush.is_some()),
     }
 }
 
-/// The oracle's verdict on one exchange: the case's and the run's facts, then every invariant.
+/// Every invariant over one exchange (none for a request no client could send).
 fn judge(
     run: &Run,
-    recipe: &CaseRecipe,
     plan: &CasePlan,
     verdict: &Result<Authenticated, Rejection>,
     observation: &Observation,
 ) -> Vec<Violation> {
-    if observation.transport_error.as_deref() == Some(UNSENDABLE) {
-        return Vec::new();
-    }
     let endpoint = &run.spec.endpoints[plan.endpoint];
     let principal = &run.spec.principals[plan.principal];
+    let recipe = &plan.recipe;
     let facts = CaseFacts {
         endpoint_name: &endpoint.name,
         llm: endpoint.llm,
@@ -884,7 +1008,11 @@ fn judge(
         upstream_prompt_bytes: run.spec.limits.upstream_prompt_bytes,
         echo: &run.echo,
     };
-    oracle::check(&facts, verdict, observation, &run_facts)
+    if observation.transport_error.as_deref() == Some(UNSENDABLE) {
+        Vec::new()
+    } else {
+        oracle::check(&facts, verdict, observation, &run_facts)
+    }
 }
 
 /// Marks a case whose headers no HTTP client can send (a line break inside a value).
@@ -1392,11 +1520,11 @@ impl Session {
         run_case(&self.run, recipe, id).await
     }
 
-    /// The oracle's verdict on an exchange `run_case` recorded for `recipe`, checked again:
+    /// The oracle's verdict on an exchange `run_case` recorded, checked again:
     /// what `benches/oracle.rs` times, and a way to re-judge recorded exchanges after a change
     /// to the oracle.
-    pub fn judge(&self, recipe: &CaseRecipe, ex: &Exchange) -> Vec<Violation> {
-        judge(&self.run, recipe, &ex.plan, &ex.verdict, &ex.observation)
+    pub fn judge(&self, ex: &Exchange) -> Vec<Violation> {
+        judge(&self.run, &ex.plan, &ex.verdict, &ex.observation)
     }
 
     /// One exchange as a report, a finding per violation: what a failing test prints.
@@ -1427,5 +1555,75 @@ impl Session {
         };
         report.sort();
         report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Endpoint, Principal};
+    use std::io::Write;
+
+    /// Logs each request's prompt (which carries the case's nonce) after a delay that differs
+    /// per request, so that concurrent cases' lines interleave.
+    fn echoing_service(ctx: TargetContext) -> Result<TargetService, String> {
+        let log = Arc::new(std::sync::Mutex::new(ctx.log_writer()));
+        let router = axum::Router::new().route(
+            "/ask",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let log = log.clone();
+                async move {
+                    let delay = body.iter().map(|b| u64::from(*b)).sum::<u64>() % 9;
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    let text = String::from_utf8_lossy(&body);
+                    let _ = writeln!(super::super::lock(&log), "handled {text}");
+                    "{}"
+                }
+            }),
+        );
+        Ok(TargetService::from(router))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_cases_each_get_exactly_their_own_lines() {
+        let spec = Spec::builder()
+            .principal(Principal::new("alice").scope("a").owns(["n-1"]))
+            .endpoint(
+                Endpoint::post("ask", "/ask")
+                    .scope("a")
+                    .body(serde_json::json!({"prompt": "{prompt}", "note": "{resource}"})),
+            )
+            .downstream("/n/{id}")
+            .build()
+            .expect("spec");
+        let options = Options::default();
+        let Started { run, .. } = start(spec, &options, Mode::Direct(Box::new(echoing_service)))
+            .await
+            .expect("started");
+        let run = Arc::new(run);
+        let cases: Vec<_> = (0..24u64)
+            .map(|i| {
+                let run = run.clone();
+                let recipe = CaseRecipe::baseline(0, 0);
+                tokio::spawn(async move { run_case(&run, &recipe, i).await })
+            })
+            .collect();
+        for case in cases {
+            let ex = case.await.expect("the case ran");
+            let own: Vec<&String> = ex
+                .observation
+                .logs
+                .iter()
+                .filter(|l| l.contains(&ex.plan.nonce))
+                .collect();
+            assert_eq!(
+                own.len(),
+                1,
+                "case {}: {:?}",
+                ex.plan.id,
+                ex.observation.logs
+            );
+            assert_eq!(ex.observation.logs.len(), 1, "only its own line");
+        }
     }
 }

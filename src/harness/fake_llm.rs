@@ -158,24 +158,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let parsed = wire::parse_request(&bytes);
 
     let mut cases = lock(&shared.cases);
-    let nonce = cases
-        .keys()
-        .find(|n| recorded.body.contains(n.as_str()))
-        .cloned()
-        // A target that hides the nonce is run one case at a time; then the only armed case
-        // is the one.
-        .or_else(|| {
-            // Only one case armed: it must be this one, but the target hid the nonce.
-            let only = (cases.len() == 1)
-                .then(|| cases.keys().next().cloned())
-                .flatten();
-            if only.is_some() {
-                shared
-                    .guessed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            only
-        });
+    let nonce = super::attribute(&cases, &shared.guessed, |nonce, _| {
+        recorded.body.contains(nonce.as_str())
+    });
     let slot = nonce.as_ref().and_then(|n| cases.get_mut(n));
 
     let Ok(chat) = parsed else {

@@ -78,6 +78,27 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The armed case a request made by the target belongs to: the one `is_case` recognises (by
+/// its token or nonce); failing that, the only case armed, which must be the one although the
+/// request hid what ties it. Such a guess is counted in `guessed`: the target then has to run
+/// one case at a time. Shared by the fake model and the sink.
+pub(crate) fn attribute<K: Clone, V>(
+    armed: &std::collections::HashMap<K, V>,
+    guessed: &std::sync::atomic::AtomicU64,
+    is_case: impl Fn(&K, &V) -> bool,
+) -> Option<K> {
+    if let Some((key, _)) = armed.iter().find(|(k, v)| is_case(k, v)) {
+        return Some(key.clone());
+    }
+    let mut keys = armed.keys();
+    let only = match (keys.next(), keys.next()) {
+        (Some(only), None) => only.clone(),
+        _ => return None,
+    };
+    guessed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Some(only)
+}
+
 /// A request as the fake model and the sink record it.
 pub(crate) fn record(
     parts: &axum::http::request::Parts,

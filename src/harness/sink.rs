@@ -180,27 +180,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .header("authorization")
         .and_then(|v| v.get(7..))
         .map(str::trim);
-    let case_id = cases
-        .iter()
-        .find(|(_, (c, _))| {
-            c.token.as_deref().is_some_and(|t| Some(t) == bearer)
-                || recorded.uri.contains(&c.nonce)
-                || recorded.body.contains(&c.nonce)
-        })
-        .map(|(id, _)| *id)
-        .or_else(|| {
-            // Only one case armed: it must be this one, but the request carried neither the
-            // case's token nor its nonce.
-            let only = (cases.len() == 1)
-                .then(|| cases.keys().next().copied())
-                .flatten();
-            if only.is_some() {
-                shared
-                    .guessed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            only
-        });
+    let case_id = super::attribute(&cases, &shared.guessed, |_, (c, _)| {
+        c.token.as_deref().is_some_and(|t| Some(t) == bearer)
+            || recorded.uri.contains(&c.nonce)
+            || recorded.body.contains(&c.nonce)
+    });
 
     let (status, response) = match (&resource, parts.method.as_str()) {
         (Some(id), method) => match shared.resources.get(id) {
