@@ -115,7 +115,10 @@ for line in sys.stdin:
 [[ -x "$GEN" ]] || { echo "scrubber bench binary not found" >&2; exit 2; }
 
 # --- Criterion ----------------------------------------------------------------------------
-if [[ "${SKIP_CRITERION:-0}" != 1 ]]; then
+if [[ "${SKIP_CRITERION:-0}" == 1 ]]; then
+    # The sizes the benches printed last time go with the results being reused.
+    cp "$LAST/criterion-notes.txt" "$TMP/criterion-notes.txt" 2>/dev/null || true
+else
     log "criterion: guard_token, scrubber, generators, oracle, campaign (--measurement-time $MEASUREMENT_TIME)"
     rm -rf "$TARGET_DIR"/criterion/guard_token_* "$TARGET_DIR"/criterion/scrubber_* \
         "$TARGET_DIR"/criterion/generators_* "$TARGET_DIR"/criterion/oracle_* \
