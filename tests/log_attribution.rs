@@ -196,22 +196,26 @@ async fn process_campaign(concurrency: usize) -> Report {
     .expect("the campaign runs")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_process_logs_reach_their_case_at_any_concurrency() {
-    let serial = findings(&process_campaign(1).await);
-    let concurrent = process_campaign(8).await;
+/// The concurrent run really ran cases together, found the caller's token in the target's
+/// logs, and found exactly what the one-at-a-time run found.
+fn same_token_log_findings(serial: &Report, concurrent: &Report) {
     assert!(
         !concurrent.stats.one_at_a_time,
         "the cases ran concurrently"
     );
-    let concurrent = findings(&concurrent);
+    let concurrent = findings(concurrent);
     assert!(
         concurrent
             .get("ECHO/read/bearer_token_in_target_logs")
             .is_some_and(|&n| n > 0),
         "{concurrent:#?}"
     );
-    assert_eq!(serial, concurrent);
+    assert_eq!(findings(serial), concurrent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_logs_reach_their_case_at_any_concurrency() {
+    same_token_log_findings(&process_campaign(1).await, &process_campaign(8).await);
 }
 
 /// A target (Python's standard HTTP server) that logs the caller's credentials only after it
@@ -303,18 +307,7 @@ async fn lines_logged_after_the_answer_still_reach_their_case() {
             confab::harness::campaign::run(spec, options, None),
         )
     };
-    let serial = findings(&run(1).await.expect("in time").expect("runs"));
+    let serial = run(1).await.expect("in time").expect("runs");
     let concurrent = run(8).await.expect("in time").expect("runs");
-    assert!(
-        !concurrent.stats.one_at_a_time,
-        "the cases ran concurrently"
-    );
-    let concurrent = findings(&concurrent);
-    assert!(
-        concurrent
-            .get("ECHO/read/bearer_token_in_target_logs")
-            .is_some_and(|&n| n > 0),
-        "{concurrent:#?}"
-    );
-    assert_eq!(serial, concurrent);
+    same_token_log_findings(&serial, &concurrent);
 }
