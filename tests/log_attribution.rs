@@ -179,10 +179,15 @@ async fn process_campaign(concurrency: usize) -> Report {
             "CONFAB_REFERENCE_MODE = \"vulnerable\"",
             "CONFAB_REFERENCE_FLAWS = \"log_token\"",
         );
-    let spec = Spec::parse(&source, "vulnerable.toml", std::path::Path::new(".")).expect("spec");
+    process_campaign_of(&source, 200, 9, concurrency).await
+}
+
+/// A campaign (`confab scan`'s) against the process target of the spec `source`.
+async fn process_campaign_of(source: &str, cases: u64, seed: u64, concurrency: usize) -> Report {
+    let spec = Spec::parse(source, "spec.toml", std::path::Path::new(".")).expect("spec");
     let options = confab::harness::campaign::Options {
-        cases: 200,
-        seed: 9,
+        cases,
+        seed,
         concurrency,
         shrink_budget: 0,
         ..Default::default()
@@ -293,21 +298,7 @@ async fn lines_logged_after_the_answer_still_reach_their_case() {
     let script = dir.path().join("target.py");
     std::fs::write(&script, LOGS_AFTER_ANSWERING).expect("script written");
     let source = LATE_SPEC.replace("{script}", &script.display().to_string());
-    let run = |concurrency| {
-        let spec = Spec::parse(&source, "late.toml", std::path::Path::new(".")).expect("spec");
-        let options = confab::harness::campaign::Options {
-            cases: 150,
-            seed: 17,
-            concurrency,
-            shrink_budget: 0,
-            ..Default::default()
-        };
-        tokio::time::timeout(
-            Duration::from_secs(240),
-            confab::harness::campaign::run(spec, options, None),
-        )
-    };
-    let serial = run(1).await.expect("in time").expect("runs");
-    let concurrent = run(8).await.expect("in time").expect("runs");
+    let serial = process_campaign_of(&source, 150, 17, 1).await;
+    let concurrent = process_campaign_of(&source, 150, 17, 8).await;
     same_token_log_findings(&serial, &concurrent);
 }
