@@ -139,6 +139,11 @@ class Crit:
         d = self.data.get(full_id)
         return d["median_ns"] if d else None
 
+    def elements(self, full_id):
+        """What one iteration counts (criterion's `Throughput::Elements`), if the bench says."""
+        d = self.data.get(full_id)
+        return d["throughput"].get("Elements") if d else None
+
     def per_s(self, full_id):
         """elements/s or bytes/s by the bench's throughput."""
         d = self.data.get(full_id)
@@ -235,14 +240,14 @@ ORACLE_ROWS = [
 ]
 
 CAMPAIGN_ROWS = [
-    ("campaign/in_process/read", "whole campaign, `read`, in-process", 2000),
-    ("campaign/loopback_http/read", "whole campaign, `read`, loopback HTTP", 2000),
-    ("campaign/in_process/assist", "whole campaign, `assist`, in-process", 2000),
-    ("campaign/loopback_http/assist", "whole campaign, `assist`, loopback HTTP", 2000),
-    ("per_case_one_core/in_process/read", "one case at a time on one core, `read`", 1),
-    ("per_case_one_core/in_process/assist", "one case at a time on one core, `assist`", 1),
+    ("campaign/in_process/read", "whole campaign, `read`, in-process"),
+    ("campaign/loopback_http/read", "whole campaign, `read`, loopback HTTP"),
+    ("campaign/in_process/assist", "whole campaign, `assist`, in-process"),
+    ("campaign/loopback_http/assist", "whole campaign, `assist`, loopback HTTP"),
+    ("per_case_one_core/in_process/read", "one case at a time on one core, `read`"),
+    ("per_case_one_core/in_process/assist", "one case at a time on one core, `assist`"),
     ("per_case_one_core/in_process/guard_only_service",
-     "one case at a time on one core, a service that only runs the guard", 1),
+     "one case at a time on one core, a service that only runs the guard"),
 ]
 
 
@@ -259,7 +264,6 @@ def main():
     res = read_results(args.results)
     crit = Crit(read_criterion(args.criterion))
     notes = Path(args.notes).read_text().splitlines() if args.notes and Path(args.notes).exists() else []
-    root = Path(args.out).resolve().parent
 
     def rate(name):
         r = res.get(name)
@@ -272,10 +276,10 @@ def main():
     L = []
     w = L.append
 
-    git_rev = cmd_out("git", "-C", str(root), "rev-parse", "--short=12", "HEAD")
-    dirty = cmd_out("git", "-C", str(root), "status", "--porcelain", "--untracked-files=no")
-    if dirty and dirty != "unknown":
-        git_rev += " (with uncommitted changes)"
+    # The revision run.sh measured (a re-render must not name its own).
+    git_rev = meta.get("GIT_REV", "unknown")
+    if meta.get("CRITERION_REUSED") == "1":
+        git_rev += "; criterion figures reused from an earlier run (SKIP_CRITERION=1)"
 
     w("# Benchmarks")
     w("")
@@ -297,7 +301,7 @@ def main():
     w(f"| memory | {mem_total()} |")
     w(f"| OS | {platform.system()} {platform.release()} |")
     w(f"| load average (1, 5, 15 min) at start / end | {meta.get('LOAD_START', '?')} / {meta.get('LOAD_END', '?')} |")
-    w(f"| rustc | {cmd_out('rustc', '-V')} |")
+    w(f"| rustc | {meta.get('RUSTC') or cmd_out('rustc', '-V')} |")
     w(f"| confab | git {git_rev}, `--release` |")
     w(f"| Python | {platform.python_version()} |")
     w(f"| PyJWT | {pkg_version('pyjwt')} (with cryptography {pkg_version('cryptography')}) |")
@@ -615,7 +619,9 @@ def main():
     # ---------------- campaigns (issue 8)
     w("## 8. Campaigns: in-process next to loopback HTTP (criterion, `benches/campaign.rs`)")
     w("")
-    w("The reference target, hardened. A whole campaign is 2,000 cases after the baselines at "
+    whole = crit.elements("campaign/in_process/read")
+    w(f"The reference target, hardened. A whole campaign is {whole or '?':,} cases after the "
+      "baselines at "
       "concurrency 8 on a 2-thread runtime: the service called as a function "
       "(`campaign::run_in_process`, what `confab::testing` runs) or served on a loopback port. "
       "Per case: `Session::run_case` one after another on a current-thread runtime, as a "
@@ -624,11 +630,11 @@ def main():
     w("")
     w("| run | median | cases/s | what it means |")
     w("|---|---|---|---|")
-    for fid, label, n in CAMPAIGN_ROWS:
-        t = crit.ns(fid)
-        rate = (n * 1e9 / t) if t else None
+    for fid, label in CAMPAIGN_ROWS:
+        # Cases per iteration: the bench's own throughput (benches/campaign.rs, CASES).
+        n = crit.elements(fid) or 1
         per = "per case" if n == 1 else f"per {n:,} cases"
-        w(f"| {label} | {fmt_time(t)} {per} | {fmt_rate(rate, '')} | "
+        w(f"| {label} | {fmt_time(crit.ns(fid))} {per} | {fmt_rate(crit.per_s(fid), '')} | "
           f"{'every case judged by the oracle' if n > 1 else 'the per-core cost of a case'} |")
     w("")
 

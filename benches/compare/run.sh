@@ -72,6 +72,14 @@ META="$TMP/meta.env"
 : >"$TMP/criterion-notes.txt"
 {
     echo "DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    # What was measured, recorded now: a later REPORT_ONLY=1 render must not name its own.
+    rev="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+    if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+        rev="$rev (with uncommitted changes)"
+    fi
+    echo "GIT_REV=$rev"
+    echo "RUSTC=$(rustc -V 2>/dev/null || echo unknown)"
+    echo "CRITERION_REUSED=${SKIP_CRITERION:-0}"
     echo "LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)"
     echo "RUNS=$RUNS"
     echo "MEASUREMENT_TIME=$MEASUREMENT_TIME"
