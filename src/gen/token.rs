@@ -153,7 +153,7 @@ impl PreparedKey {
                 Some(pair.sign(msg).as_ref().to_vec())
             }
             (KeyPair::Hmac(key, a), _) if *a == alg => {
-                return URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(key, msg));
+                Some(aws_lc_rs::hmac::sign(key, msg).as_ref().to_vec())
             }
             _ => return jsonwebtoken::crypto::sign(msg, &self.encoding, alg).unwrap_or_default(),
         };

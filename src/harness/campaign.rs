@@ -983,6 +983,9 @@ fn judge(
     verdict: &Result<Authenticated, Rejection>,
     observation: &Observation,
 ) -> Vec<Violation> {
+    if observation.transport_error.as_deref() == Some(UNSENDABLE) {
+        return Vec::new();
+    }
     let endpoint = &run.spec.endpoints[plan.endpoint];
     let principal = &run.spec.principals[plan.principal];
     let recipe = &plan.recipe;
@@ -1008,11 +1011,7 @@ fn judge(
         upstream_prompt_bytes: run.spec.limits.upstream_prompt_bytes,
         echo: &run.echo,
     };
-    if observation.transport_error.as_deref() == Some(UNSENDABLE) {
-        Vec::new()
-    } else {
-        oracle::check(&facts, verdict, observation, &run_facts)
-    }
+    oracle::check(&facts, verdict, observation, &run_facts)
 }
 
 /// Marks a case whose headers no HTTP client can send (a line break inside a value).
