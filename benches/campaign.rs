@@ -3,9 +3,9 @@
 //! loopback port, on the endpoint that never reaches the model (`read`) and on the one that
 //! does (`assist`). Each iteration is one campaign of `CASES` cases after the baselines.
 
-use confab::harness::campaign::{self, Options};
+use confab::harness::{self as campaign, Options};
 use confab::spec::Spec;
-use confab::targets::reference::{Flaws, served_target, service_target};
+use confab_reference_target::{Flaws, served_target, service_target};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::path::Path;
 use std::time::Duration;
@@ -43,7 +43,7 @@ fn campaigns(c: &mut Criterion) {
         group.bench_function(format!("in_process/{endpoint}"), |b| {
             b.iter(|| {
                 let report = rt
-                    .block_on(campaign::run_in_process(
+                    .block_on(campaign::run_called(
                         spec(),
                         options(endpoint),
                         service_target(Some(Flaws::none())),
@@ -67,7 +67,7 @@ fn campaigns(c: &mut Criterion) {
 }
 
 /// `GET /docs/{id}`: the reference guard, then a fixed answer.
-fn minimal_service(ctx: confab::harness::campaign::TargetContext) -> axum::Router {
+fn minimal_service(ctx: confab::target::TargetContext) -> axum::Router {
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
     let guard = std::sync::Arc::new(ctx.guard().expect("guard"));
@@ -100,7 +100,7 @@ fn minimal_service(ctx: confab::harness::campaign::TargetContext) -> axum::Route
 /// a property test: the per-core cost of a case (minting, the service, the oracle).
 fn per_case(c: &mut Criterion) {
     use confab::generators::case::nth_case;
-    use confab::harness::campaign::Session;
+    use confab::harness::Session;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

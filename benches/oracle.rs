@@ -14,9 +14,9 @@
 //! prompt sent upstream are checked too).
 
 use confab::generators::case::nth_case;
-use confab::harness::campaign::{Exchange, Session};
+use confab::harness::{Exchange, Session};
 use confab::spec::Spec;
-use confab::targets::reference::{Flaws, service_target};
+use confab_reference_target::{Flaws, service_target};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::Path;

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use confab::guard::scrub::{Scrubber, ScrubberBuilder, SecretKind};
 use confab::guard::{Authenticated, Guard, ScopeSet, Secret, unix_now};
 use confab::spec::{Endpoint, Principal, Spec, encode_path_segment};
-use confab::testing::{Campaign, TargetContext, Upstream};
+use confab::testing::{Campaign, Outbound, TargetContext};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,11 +30,11 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BODY: usize = 1 << 20;
 
 /// What the service needs from the outside world: in production built from its
-/// configuration with `Upstream::http()`, in tests handed over by confab.
+/// configuration with `Outbound::http()`, in tests handed over by confab.
 #[derive(Clone)]
 struct App {
     guard: Arc<Guard>,
-    upstream: Upstream,
+    outbound: Outbound,
     model_url: String,
     model_key: Secret,
     docs_url: String,
@@ -51,7 +51,7 @@ fn app(ctx: &TargetContext, trust_model_ids: bool) -> Router {
     let _ = scrub.system_prompt("system_prompt", SYSTEM_PROMPT);
     let app = App {
         guard: Arc::new(ctx.guard().expect("the spec's [auth] builds a guard")),
-        upstream: ctx.upstream.clone(),
+        outbound: ctx.outbound.clone(),
         model_url: ctx.llm_base_url.clone(),
         model_key: ctx.llm_api_key.clone(),
         docs_url: ctx.downstream_url.clone(),
@@ -168,7 +168,7 @@ impl App {
             req = req.header("authorization", t);
         }
         let resp = self
-            .upstream
+            .outbound
             .send(req.body(Default::default()).ok()?, MAX_BODY, TIMEOUT)
             .await
             .ok()?;
@@ -192,7 +192,7 @@ impl App {
             .header("content-type", "application/json")
             .body(serde_json::to_vec(&body).ok()?.into())
             .ok()?;
-        let resp = self.upstream.send(req, MAX_BODY, TIMEOUT).await.ok()?;
+        let resp = self.outbound.send(req, MAX_BODY, TIMEOUT).await.ok()?;
         if !resp.status().is_success() {
             return None;
         }

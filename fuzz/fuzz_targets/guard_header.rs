@@ -1,3 +1,3 @@
 #![no_main]
-// Thin shell: the logic and its documentation live in confab::fuzzing::guard_header.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::fuzzing::guard_header(data));
+// Thin shell: the logic and its documentation live in confab::internal::fuzzing::guard_header.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::internal::fuzzing::guard_header(data));

@@ -1,3 +1,3 @@
 #![no_main]
-// Thin shell: the logic and its documentation live in confab::fuzzing::guard_token.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::fuzzing::guard_token(data));
+// Thin shell: the logic and its documentation live in confab::internal::fuzzing::guard_token.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::internal::fuzzing::guard_token(data));

@@ -1,3 +1,3 @@
 #![no_main]
-// Thin shell: the logic and its documentation live in confab::fuzzing::provenance.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::fuzzing::provenance(data));
+// Thin shell: the logic and its documentation live in confab::internal::fuzzing::provenance.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::internal::fuzzing::provenance(data));

@@ -1,3 +1,3 @@
 #![no_main]
-// Thin shell: the logic and its documentation live in confab::fuzzing::scrubber.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::fuzzing::scrubber(data));
+// Thin shell: the logic and its documentation live in confab::internal::fuzzing::scrubber.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::internal::fuzzing::scrubber(data));

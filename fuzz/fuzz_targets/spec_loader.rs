@@ -1,3 +1,3 @@
 #![no_main]
-// Thin shell: the logic and its documentation live in confab::fuzzing::spec_loader.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::fuzzing::spec_loader(data));
+// Thin shell: the logic and its documentation live in confab::internal::fuzzing::spec_loader.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::internal::fuzzing::spec_loader(data));

@@ -6,9 +6,9 @@
 
 use confab::generators::token::{Expected, TokenFamily, TokenRecipe};
 use confab::guard::{ScopeSet, unix_now};
-use confab::harness::campaign::{self, Options};
+use confab::harness::{self as campaign, Options};
 use confab::spec::Spec;
-use confab::targets::reference;
+use confab_reference_target as reference;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -64,6 +64,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
             Err(e) => return super::fail("demo", &e),
         };
         let options = Options {
+            cancel: Some(super::cancel_on_ctrl_c(&rt)),
             cases: args.cases,
             seed: args.seed,
             concurrency: 4,

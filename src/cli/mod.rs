@@ -15,3 +15,18 @@ pub fn fail(context: &str, err: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("confab: {context}: {err}");
     ExitCode::from(2)
 }
+
+/// A token cancelled on the first Ctrl-C: the campaign then stops everything it started and
+/// ends with "interrupted". The library never installs a signal handler; the command does.
+pub(crate) fn cancel_on_ctrl_c(
+    rt: &tokio::runtime::Runtime,
+) -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let cancel = token.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
+        }
+    });
+    token
+}

@@ -6,7 +6,7 @@
 //! `ReferenceConfig::from_env`); it listens on `127.0.0.1:$PORT`, logs plain lines to stderr
 //! and stops cleanly on SIGTERM or Ctrl-C. Exit codes: 0 stopped, 2 could not start.
 
-use confab::targets::reference::{Flaws, Mode, ReferenceConfig, try_router};
+use confab_reference_target::{Flaws, Mode, ReferenceConfig, try_router};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]

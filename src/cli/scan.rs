@@ -2,7 +2,7 @@
 //! and people read (text, JSON, SARIF, JUnit, HTML), the gate (`--fail-on`, baselines) and sharding.
 
 use confab::generators::case::CaseRecipe;
-use confab::harness::campaign::{self, CampaignError, Options, ReplayFile};
+use confab::harness::{self as campaign, CampaignError, Options, ReplayFile};
 use confab::oracle::Severity;
 use confab::report::html::{self, Masking};
 use confab::report::{Baseline, EndpointInfo, Gate, Report, SpecContext, junit, sarif};
@@ -378,6 +378,7 @@ pub fn scan(args: ScanArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return super::fail("scan", &e),
     };
+    options.cancel = Some(super::cancel_on_ctrl_c(&rt));
     let outcome = rt.block_on(campaign::run(spec, options, None));
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -560,7 +561,8 @@ pub fn replay(args: ReplayArgs) -> ExitCode {
         Err(e) => return super::fail("replay", &e),
     };
     tracing::info!(file = %args.file.display(), fingerprint = %file.fingerprint, "replaying");
-    match rt.block_on(campaign::replay(spec, &file, None)) {
+    let cancel = super::cancel_on_ctrl_c(&rt);
+    match rt.block_on(campaign::replay(spec, &file, None, Some(cancel))) {
         Ok(report) => {
             let still = report
                 .findings

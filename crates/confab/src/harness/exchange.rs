@@ -1,0 +1,510 @@
+//! One case, end to end: arm the fake model and the sink, send the request, collect what the
+//! target did (model calls, downstream requests, log lines, late ones included), and judge it.
+
+use super::fake_llm::Script;
+use super::logs::CaseMaterial;
+use super::run::{Run, Transport};
+use super::sink::SinkCase;
+use crate::generators::case::{CasePlan, CaseRecipe, CaseWorld};
+use crate::generators::output::OutputContext;
+use crate::guard::{Authenticated, Rejection, ScopeSet, unix_now};
+use crate::observation::Observation;
+use crate::oracle::{self, CaseFacts, RunFacts, Violation};
+use crate::triage::{Aggregate, Triaged};
+use axum::body::Body;
+use axum::http::Request;
+use confab_target::TargetService;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The outcome of one case.
+#[derive(Clone)]
+pub struct Exchange {
+    pub plan: CasePlan,
+    pub verdict: Result<Authenticated, Rejection>,
+    pub observation: Observation,
+    pub violations: Vec<Violation>,
+    pub curl: String,
+}
+
+/// Names the case, its status and what it broke; leaves out the tokens, the model key and the
+/// bodies, which `Debug` output must never carry.
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("case", &self.plan.id)
+            .field("token_family", &self.plan.token.family)
+            .field("status", &self.observation.status)
+            .field(
+                "violations",
+                &self
+                    .violations
+                    .iter()
+                    .map(|v| format!("{}/{}", v.invariant.id(), v.kind))
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Triaged for Exchange {
+    fn case_id(&self) -> u64 {
+        self.plan.id
+    }
+
+    fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    fn calls(&self) -> (u64, u64) {
+        (
+            self.observation.llm_calls.len() as u64,
+            self.observation.sink_requests.len() as u64,
+        )
+    }
+}
+
+/// A case checked, whose late log lines (a process's) may still come.
+pub(super) struct OpenCase {
+    pub(super) exchange: Exchange,
+    /// Its share of the log, still collecting late lines.
+    ticket: Option<u64>,
+}
+
+/// Runs one case and checks it, late log lines included.
+pub(super) async fn run_case(run: &Run, recipe: &CaseRecipe, id: u64) -> Exchange {
+    let mut case = [open_case(run, recipe, id, true).await];
+    settle(run, &mut case, LATE_LINE_GRACE).await;
+    let [case] = case;
+    case.exchange
+}
+
+/// How long a process's lines written just after its answer (an access log, say) are waited
+/// for after a case run alone (shrinking, a property test's session).
+const LATE_LINE_GRACE: Duration = Duration::from_millis(2);
+
+/// After the baselines and at the end of a campaign, a process's log counts as quiet when no
+/// line came for this long (a Python target's threads take turns every 5 ms).
+const QUIET: Duration = Duration::from_millis(10);
+const MAX_QUIET_WAIT: Duration = Duration::from_millis(200);
+
+/// Lines a process target has logged so far (only its lines can come late).
+fn log_lines(run: &Run) -> u64 {
+    match (&run.log, &run.log_flush) {
+        (Some(l), Some(_)) => super::lock(l).pushed(),
+        _ => 0,
+    }
+}
+
+/// Waits until a process has logged nothing for [`QUIET`] (at most [`MAX_QUIET_WAIT`]): then
+/// the lines it wrote just after its last answers are in.
+pub(super) async fn wait_for_quiet_log(run: &Run) {
+    if run.log_flush.is_none() {
+        return;
+    }
+    let (mut seen, waited) = (log_lines(run), Instant::now());
+    while waited.elapsed() < MAX_QUIET_WAIT {
+        tokio::time::sleep(QUIET).await;
+        let now = log_lines(run);
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+}
+
+/// Gives each case the log lines carrying its material that arrived after its response (a
+/// process's, through the pumps), after `grace` and what the pumps hold, and checks again
+/// the cases that got some.
+pub(super) async fn settle(run: &Run, cases: &mut [OpenCase], grace: Duration) {
+    let (Some(log), Some(flush)) = (&run.log, &run.log_flush) else {
+        return;
+    };
+    if !grace.is_zero() {
+        tokio::time::sleep(grace).await;
+    }
+    flush.flush().await;
+    for case in cases {
+        let Some(ticket) = case.ticket.take() else {
+            continue;
+        };
+        let late = super::lock(log).settle(ticket);
+        if !late.is_empty() {
+            let ex = &mut case.exchange;
+            ex.observation.logs.extend(late);
+            ex.violations = judge(run, &ex.plan, &ex.verdict, &ex.observation);
+        }
+    }
+}
+
+/// [`settle`]s cases and counts them in the findings.
+pub(super) async fn settle_into(
+    run: &Run,
+    agg: &mut Aggregate<Exchange>,
+    found: &AtomicU64,
+    mut cases: Vec<OpenCase>,
+    grace: Duration,
+) {
+    let before: usize = cases.iter().map(|c| c.exchange.violations.len()).sum();
+    settle(run, &mut cases, grace).await;
+    let after: usize = cases.iter().map(|c| c.exchange.violations.len()).sum();
+    found.fetch_add(after.saturating_sub(before) as u64, Ordering::Relaxed);
+    for case in cases {
+        agg.add(
+            &run.spec.endpoints[case.exchange.plan.endpoint].name,
+            case.exchange,
+        );
+    }
+}
+
+/// Runs one case and checks it; its log lines are those that arrived until its response
+/// was in (see [`settle`]). `alone`: no other case is in flight.
+pub(super) async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64, alone: bool) -> OpenCase {
+    let now = unix_now();
+    let world = CaseWorld {
+        endpoints: &run.spec.endpoints,
+        principals: &run.spec.principals,
+        mint: &run.mint,
+        attacker_base_url: run.sink.attacker_url(),
+        seed: run.seed,
+        now,
+    };
+    let plan = recipe.plan(id, &world);
+    let endpoint = &run.spec.endpoints[plan.endpoint];
+    let principal = &run.spec.principals[plan.principal];
+
+    run.sink.register(
+        id,
+        SinkCase {
+            token: plan.token.token.clone(),
+            nonce: plan.nonce.clone(),
+            document_text: plan.document_text.clone(),
+        },
+    );
+    let mut watched: Vec<String> = vec![String::from_utf8_lossy(run.llm_key.expose()).into_owned()];
+    watched.extend(plan.token.token.clone());
+    if let Some(s) = &run.signing_secret {
+        watched.push(String::from_utf8_lossy(s.expose()).into_owned());
+    }
+    watched.extend(
+        run.resources
+            .iter()
+            .filter(|(_, owner, _)| owner != &principal.name)
+            .map(|(_, _, marker)| marker.clone()),
+    );
+    run.llm.register(
+        &plan.nonce,
+        Script {
+            recipe: recipe.output.clone(),
+            base: OutputContext {
+                own_ids: principal.owns.clone(),
+                other_ids: run
+                    .resources
+                    .iter()
+                    .filter(|(_, owner, _)| owner != &principal.name)
+                    .map(|(id, _, _)| id.clone())
+                    .collect(),
+                tools: Vec::new(),
+                attacker_base_url: run.sink.attacker_url(),
+                loopback_ports: vec![run.sink.port()],
+                sent: Default::default(),
+                watched_secrets: watched,
+                call_cap: run.spec.limits.llm_calls_per_request,
+            },
+            attacker_base_url: run.sink.attacker_url(),
+            fail: recipe.model_fails,
+        },
+    );
+    // The lines that carry the case's nonce or token are its own, whenever they arrive.
+    let ticket = run
+        .log
+        .as_ref()
+        .map(|l| super::lock(l).open(CaseMaterial::new(&plan.nonce, plan.token.token.as_deref())));
+
+    let (observation_base, curl) = send(run, &plan).await;
+    let (llm_calls, _outputs) = run.llm.take(&plan.nonce);
+    let sink_requests = run.sink.take(id);
+    let mut logs = Vec::new();
+    if let (Some(log), Some(ticket)) = (&run.log, ticket) {
+        // A process's lines written before it answered are read by now, once the pumps
+        // have read their pipes dry. Only a case alone needs them now: a line without any
+        // case's material is then its own; lines with material reach their case however late
+        // (and with others in flight, such a line goes to the earliest open case anyway).
+        if let Some(flush) = run.log_flush.as_ref().filter(|_| alone) {
+            flush.flush().await;
+        }
+        logs = super::lock(log).close(ticket);
+    }
+    let observation = Observation {
+        llm_calls,
+        sink_requests,
+        logs,
+        ..observation_base
+    };
+    let required = ScopeSet::parse(&endpoint.scope);
+    let verdict = run.guard.decide(&plan.token.header_bytes(), &required, now);
+    let violations = judge(run, &plan, &verdict, &observation);
+    OpenCase {
+        exchange: Exchange {
+            plan,
+            verdict,
+            observation,
+            violations,
+            curl,
+        },
+        // Only a process's closed cases keep collecting lines.
+        ticket: ticket.filter(|_| run.log_flush.is_some()),
+    }
+}
+
+/// Every invariant over one exchange (none for a request no client could send).
+pub(super) fn judge(
+    run: &Run,
+    plan: &CasePlan,
+    verdict: &Result<Authenticated, Rejection>,
+    observation: &Observation,
+) -> Vec<Violation> {
+    if observation.transport_error.as_deref() == Some(UNSENDABLE) {
+        return Vec::new();
+    }
+    let endpoint = &run.spec.endpoints[plan.endpoint];
+    let principal = &run.spec.principals[plan.principal];
+    let recipe = &plan.recipe;
+    let facts = CaseFacts {
+        endpoint_name: &endpoint.name,
+        llm: endpoint.llm,
+        capabilities: &endpoint.capabilities,
+        token_family: plan.token.family,
+        token: plan.token.token.as_deref(),
+        principal: &principal.name,
+        owned: &principal.owns,
+        resource: &plan.resource,
+        model_fails: recipe.model_fails,
+        body_mutated: recipe.body != crate::generators::case::BodyMutation::Intact
+            && endpoint.body.is_some(),
+    };
+    let run_facts = RunFacts {
+        llm_api_key: &run.llm_key,
+        signing_secret: run.signing_secret.as_ref(),
+        resources: &run.resources,
+        llm_calls_per_request: run.spec.limits.llm_calls_per_request,
+        max_tokens: run.spec.limits.max_tokens,
+        upstream_prompt_bytes: run.spec.limits.upstream_prompt_bytes,
+        echo: &run.echo,
+    };
+    oracle::check(&facts, verdict, observation, &run_facts)
+}
+
+/// Marks a case whose headers no HTTP client can send (a line break inside a value).
+const UNSENDABLE: &str = "header value cannot be sent over HTTP";
+
+/// Largest response body read from the target.
+const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
+/// Sends the case's request; returns what came back and a `curl` line for it.
+async fn send(run: &Run, plan: &CasePlan) -> (Observation, String) {
+    let endpoint = &run.spec.endpoints[plan.endpoint];
+    let mut path = endpoint.render_path(&plan.resource);
+    if let Some(t) = &plan.token.query_token {
+        path.push_str(if path.contains('?') { "&" } else { "?" });
+        path.push_str("access_token=");
+        path.push_str(t);
+    }
+    let base = match &run.transport {
+        Transport::Http { base_url, .. } => base_url.trim_end_matches('/'),
+        Transport::Service(_) => IN_PROCESS_BASE,
+    };
+    let url = format!("{base}{path}");
+    let mut curl = format!(
+        "curl -i -X {} '{}'",
+        endpoint.method,
+        url.replace('\'', "'\\''")
+    );
+    let mut headers = axum::http::HeaderMap::new();
+    for value in &plan.token.authorization {
+        match axum::http::HeaderValue::from_str(value) {
+            Ok(v) => {
+                headers.append(axum::http::header::AUTHORIZATION, v);
+                curl.push_str(&format!(
+                    " -H 'Authorization: {}'",
+                    value.replace('\'', "'\\''")
+                ));
+            }
+            Err(_) => {
+                return (
+                    Observation {
+                        transport_error: Some(UNSENDABLE.to_owned()),
+                        ..Observation::default()
+                    },
+                    curl,
+                );
+            }
+        }
+    }
+    let mut body = None;
+    if let Some(b) = endpoint.render_body(&plan.prompt, &plan.resource) {
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        match plan.recipe.body.apply(&b) {
+            Some(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                curl.push_str(&format!(
+                    " -H 'Content-Type: application/json' --data-raw '{}'",
+                    text.replace('\'', "'\\''")
+                ));
+                body = Some(bytes);
+            }
+            None => curl.push_str(" -H 'Content-Type: application/json'"),
+        }
+    }
+    let method = axum::http::Method::from_bytes(endpoint.method.as_bytes())
+        .unwrap_or(axum::http::Method::GET);
+    let timeout = Duration::from_millis(run.spec.limits.request_timeout_ms);
+    run.requests.fetch_add(1, Ordering::Relaxed);
+    let start = Instant::now();
+    let mut obs = match &run.transport {
+        Transport::Http { client, .. } => {
+            send_http(client, method, &url, headers, body, timeout).await
+        }
+        Transport::Service(service) => {
+            send_service(service, method, &url, headers, body, timeout).await
+        }
+    };
+    obs.elapsed_ms = start.elapsed().as_millis() as u64;
+    (obs, curl)
+}
+
+/// True on a multi-threaded runtime, where work spawned as tasks runs on every core; on one
+/// thread a task only costs.
+pub(super) fn multi_threaded() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
+/// The base URL requests to an in-process service are written against (in `curl` lines and
+/// the `Host` header); nothing resolves it.
+const IN_PROCESS_BASE: &str = "http://target.confab.invalid";
+/// The `Host` of [`IN_PROCESS_BASE`].
+const IN_PROCESS_HOST: &str = "target.confab.invalid";
+
+async fn send_http(
+    client: &reqwest::Client,
+    method: axum::http::Method,
+    url: &str,
+    headers: axum::http::HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Observation {
+    let mut req = client
+        .request(method, url)
+        .headers(headers)
+        .timeout(timeout);
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    let mut obs = Observation::default();
+    match req.send().await {
+        Ok(resp) => {
+            obs.status = Some(resp.status().as_u16());
+            obs.response_headers = super::header_pairs(resp.headers());
+            match resp.bytes().await {
+                Ok(b) => obs.response_body = String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => {
+                    obs.timed_out = e.is_timeout();
+                    obs.transport_error = Some(e.to_string());
+                }
+            }
+        }
+        Err(e) => {
+            obs.timed_out = e.is_timeout();
+            obs.transport_error = Some(if e.is_connect() {
+                "connection refused".to_owned()
+            } else {
+                e.to_string()
+            });
+        }
+    }
+    obs
+}
+
+/// Calls an in-process service the way [`send_http`] sends: the URL normalised as reqwest
+/// would put it on the wire, a `Host` header, the same timeout. A panic in the service is
+/// what a dropped connection is over HTTP: no response.
+async fn send_service(
+    service: &TargetService,
+    method: axum::http::Method,
+    url: &str,
+    mut headers: axum::http::HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Observation {
+    let mut obs = Observation::default();
+    let uri = reqwest::Url::parse(url).ok().and_then(|u| {
+        let mut pq = u.path().to_owned();
+        if let Some(q) = u.query() {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        pq.parse::<axum::http::Uri>().ok()
+    });
+    let Some(uri) = uri else {
+        obs.transport_error = Some("invalid URL".to_owned());
+        return obs;
+    };
+    confab_target::as_on_the_wire(&mut headers);
+    headers.insert(
+        axum::http::header::HOST,
+        axum::http::HeaderValue::from_static(IN_PROCESS_HOST),
+    );
+    if let Some(b) = &body {
+        headers.insert(axum::http::header::CONTENT_LENGTH, b.len().into());
+    }
+    let mut req = Request::new(Body::from(body.unwrap_or_default()));
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    let service = service.clone();
+    let call = async move {
+        let resp = service.call(req).await?;
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| format!("reading the response: {e}"))?;
+        Ok::<_, String>((parts, bytes))
+    };
+    // On a multi-threaded runtime the call runs as its own task, so concurrent cases use
+    // every core; on one thread (a property test's harness) a task would only cost. Either way
+    // a panic is caught, and a call past the timeout is dropped, never left running.
+    let outcome = if multi_threaded() {
+        let mut task = tokio::spawn(call);
+        let outcome = tokio::time::timeout(timeout, &mut task).await;
+        if outcome.is_err() {
+            task.abort();
+        }
+        outcome.map(|joined| joined.map_err(|e| e.is_panic()))
+    } else {
+        use futures_util::FutureExt;
+        tokio::time::timeout(timeout, std::panic::AssertUnwindSafe(call).catch_unwind())
+            .await
+            .map(|caught| caught.map_err(|_| true))
+    };
+    match outcome {
+        Err(_) => obs.timed_out = true,
+        Ok(Err(panicked)) => {
+            obs.transport_error = Some(if panicked {
+                "the service panicked".to_owned()
+            } else {
+                "the service call was cancelled".to_owned()
+            });
+        }
+        Ok(Ok(Err(e))) => obs.transport_error = Some(e),
+        Ok(Ok(Ok((parts, bytes)))) => {
+            obs.status = Some(parts.status.as_u16());
+            obs.response_headers = super::header_pairs(&parts.headers);
+            obs.response_body = String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+    obs
+}

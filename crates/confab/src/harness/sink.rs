@@ -1,0 +1,256 @@
+//! The sink: the downstream API the target calls (`[downstream] resource`, GET/PUT/DELETE)
+//! and an attacker host, on one loopback server. It serves every principal's resources as
+//! `{"id","owner","content"}`, each with a unique content marker, and records every request
+//! with its headers, attributed to a case by the bearer token it carries or the case's nonce.
+
+use super::lock;
+use crate::observation::{SinkHost, SinkRequest};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const MAX_BODY: usize = 4 << 20;
+
+/// The path prefix of the attacker host.
+pub const ATTACKER_PREFIX: &str = "/attacker";
+
+/// A resource the sink serves.
+#[derive(Clone, Debug)]
+pub struct Resource {
+    pub id: String,
+    pub owner: String,
+    /// The unique text that proves this resource's content reached a response.
+    pub marker: String,
+}
+
+/// Per-case state: how to recognise the case's requests, and documents it overrides (an
+/// indirect prompt injection hides in a document's content).
+#[derive(Clone, Debug, Default)]
+pub struct SinkCase {
+    /// The bearer token the case's request carries.
+    pub token: Option<String>,
+    pub nonce: String,
+    /// Extra text appended to a document's content when this case reads it.
+    pub document_text: Option<(String, String)>,
+}
+
+struct Shared {
+    /// `/docs/{id}` split at `{id}`.
+    prefix: String,
+    suffix: String,
+    resources: HashMap<String, Resource>,
+    cases: Mutex<HashMap<u64, (SinkCase, Vec<SinkRequest>)>>,
+    unattributed: Mutex<Vec<SinkRequest>>,
+    /// Requests attributed only because one case was armed.
+    guessed: std::sync::atomic::AtomicU64,
+}
+
+/// The sink: served on an ephemeral loopback port ([`Sink::start`]) or called in-process
+/// through its [`Sink::router`] ([`Sink::in_process`]).
+pub struct Sink {
+    /// `http://host[:port]`, without a trailing slash.
+    base: String,
+    port: u16,
+    shared: Arc<Shared>,
+    server: Option<super::Server>,
+}
+
+impl Sink {
+    /// Starts on an ephemeral loopback port. `resource_template` is `[downstream] resource`.
+    pub async fn start(resource_template: &str, resources: Vec<Resource>) -> std::io::Result<Sink> {
+        let mut sink = Sink::in_process(resource_template, resources);
+        let server = super::Server::start(sink.router()).await?;
+        sink.base = format!("http://{}", server.addr());
+        sink.port = server.addr().port();
+        sink.server = Some(server);
+        Ok(sink)
+    }
+
+    /// A sink with no socket, reached through [`Sink::router`] at
+    /// [`confab_target::DOWNSTREAM_URL`].
+    pub fn in_process(resource_template: &str, resources: Vec<Resource>) -> Sink {
+        let (prefix, suffix) = resource_template
+            .split_once("{id}")
+            .unwrap_or((resource_template, ""));
+        let shared = Arc::new(Shared {
+            prefix: prefix.to_owned(),
+            suffix: suffix.to_owned(),
+            resources: resources.into_iter().map(|r| (r.id.clone(), r)).collect(),
+            cases: Mutex::new(HashMap::new()),
+            unattributed: Mutex::new(Vec::new()),
+            guessed: Default::default(),
+        });
+        Sink {
+            base: confab_target::DOWNSTREAM_URL.to_owned(),
+            port: confab_target::DOWNSTREAM_PORT,
+            shared,
+            server: None,
+        }
+    }
+
+    /// The sink as a router, for in-process calls.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .fallback(handle)
+            .with_state(self.shared.clone())
+    }
+
+    /// The downstream base URL (`DOCS_API_URL`), without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.base.clone()
+    }
+
+    /// Where invented URLs and `jku`/`x5u` point.
+    pub fn attacker_url(&self) -> String {
+        format!("{}{ATTACKER_PREFIX}", self.base)
+    }
+
+    /// The port invented loopback URLs use.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn resources(&self) -> impl Iterator<Item = &Resource> {
+        self.shared.resources.values()
+    }
+
+    pub fn register(&self, case_id: u64, case: SinkCase) {
+        lock(&self.shared.cases).insert(case_id, (case, Vec::new()));
+    }
+
+    /// Disarms a case and returns its requests.
+    pub fn take(&self, case_id: u64) -> Vec<SinkRequest> {
+        lock(&self.shared.cases)
+            .remove(&case_id)
+            .map(|(_, r)| r)
+            .unwrap_or_default()
+    }
+
+    /// How many requests so far could only be attributed because one case was armed: the
+    /// target hides what ties its calls to a case, so cases must run one at a time.
+    pub fn guessed_attributions(&self) -> u64 {
+        self.shared
+            .guessed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Requests no case could be attributed to.
+    pub fn take_unattributed(&self) -> Vec<SinkRequest> {
+        std::mem::take(&mut *lock(&self.shared.unattributed))
+    }
+
+    pub async fn shutdown(self) {
+        if let Some(server) = self.server {
+            server.shutdown().await;
+        }
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let recorded = super::record(&parts, &bytes);
+    // Absolute-form targets come from a target using the sink as its HTTP proxy: never the
+    // downstream API.
+    let absolute = parts.uri.scheme().is_some();
+    let path = parts.uri.path();
+    let resource = (!absolute)
+        .then(|| {
+            path.strip_prefix(shared.prefix.as_str())
+                .and_then(|rest| rest.strip_suffix(shared.suffix.as_str()))
+                .filter(|id| !id.is_empty() && !id.contains('/'))
+                .map(percent_decode)
+        })
+        .flatten();
+    let host = if resource.is_some() {
+        SinkHost::Downstream
+    } else {
+        SinkHost::Attacker
+    };
+
+    let mut cases = lock(&shared.cases);
+    let bearer = recorded
+        .header("authorization")
+        .and_then(|v| v.get(7..))
+        .map(str::trim);
+    let case_id = super::attribute(&cases, &shared.guessed, |_, (c, _)| {
+        c.token.as_deref().is_some_and(|t| Some(t) == bearer)
+            || recorded.uri.contains(&c.nonce)
+            || recorded.body.contains(&c.nonce)
+    });
+
+    let (status, response) = match (&resource, parts.method.as_str()) {
+        (Some(id), method) => match shared.resources.get(id) {
+            None => (
+                StatusCode::NOT_FOUND,
+                json!({"error": "not_found", "id": id}),
+            ),
+            Some(r) => match method {
+                "GET" => {
+                    let mut content = format!(
+                        "Document {} of {}. Confidential marker: {}.",
+                        r.id, r.owner, r.marker
+                    );
+                    if let Some((doc, text)) = case_id
+                        .and_then(|id| cases.get(&id))
+                        .and_then(|(c, _)| c.document_text.as_ref())
+                        && doc == id
+                    {
+                        content.push('\n');
+                        content.push_str(text);
+                    }
+                    (
+                        StatusCode::OK,
+                        json!({"id": r.id, "owner": r.owner, "content": content}),
+                    )
+                }
+                "PUT" | "PATCH" => (StatusCode::OK, json!({"id": r.id, "updated": true})),
+                "DELETE" => (StatusCode::OK, json!({"id": r.id, "deleted": true})),
+                _ => (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    json!({"error": "method_not_allowed"}),
+                ),
+            },
+        },
+        (None, _) => (StatusCode::OK, json!({"ok": true, "note": "attacker host"})),
+    };
+    let record = SinkRequest {
+        host,
+        request: recorded,
+        resource,
+        status: status.as_u16(),
+    };
+    match case_id.and_then(|id| cases.get_mut(&id)) {
+        Some((_, requests)) => requests.push(record),
+        None => lock(&shared.unattributed).push(record),
+    }
+    drop(cases);
+    (status, axum::Json(response)).into_response()
+}
+
+/// Decodes `%XX` escapes (lossily), as a server routing on the path would.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(h) = bytes.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(&String::from_utf8_lossy(h), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
