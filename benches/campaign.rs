@@ -107,7 +107,7 @@ fn per_case(c: &mut Criterion) {
         .expect("runtime");
     let mut group = c.benchmark_group("per_case_one_core");
     group.throughput(Throughput::Elements(1));
-    for (name, endpoint) in [("read", 0u8), ("assist", 1u8)] {
+    for (name, endpoint) in [("read", 0u32), ("assist", 1u32)] {
         let session = rt
             .block_on(Session::start(
                 spec(),

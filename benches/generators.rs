@@ -40,8 +40,7 @@ fn draw<S: Strategy>(strategy: &S, runner: &mut TestRunner) -> S::Value {
 fn mint_context(spec_rel: &str) -> MintContext {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(spec_rel);
     let spec = Spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    spec.mint_context(ScopeSet::parse("docs:read"))
-        .unwrap_or_else(|e| panic!("{e}"))
+    MintContext::for_spec(&spec, ScopeSet::parse("docs:read")).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A documents API like DESIGN.md §3's: six tools, ids of two tenants, a system prompt.

@@ -57,9 +57,9 @@ fn oracle(c: &mut Criterion) {
             .expect("session starts");
         let mut group = c.benchmark_group(format!("oracle/{name}"));
         group.throughput(Throughput::Elements(1));
-        for (endpoint_name, endpoint) in [("read", 0u8), ("assist", 1u8)] {
+        for (endpoint_name, endpoint) in [("read", 0u32), ("assist", 1u32)] {
             assert_eq!(
-                session.spec().endpoints[usize::from(endpoint)].name,
+                session.spec().endpoints[endpoint as usize].name,
                 endpoint_name
             );
             let recorded: Vec<Exchange> = (0..RECORDED)

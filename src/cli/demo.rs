@@ -4,7 +4,7 @@
 //! loopback port) in its hardened and its vulnerable form, and prints what it found in each.
 //! `--tokens` shows instead how the reference guard decides every token family.
 
-use confab::generators::token::{Expected, TokenFamily, TokenRecipe};
+use confab::generators::token::{Expected, MintContext, TokenFamily, TokenRecipe};
 use confab::guard::{ScopeSet, unix_now};
 use confab::harness::{self as campaign, Options};
 use confab::spec::Spec;
@@ -103,7 +103,7 @@ fn token_table(variants: u8) -> ExitCode {
     let built =
         Spec::parse(EMBEDDED_SPEC, "embedded docs-hs256.toml", Path::new(".")).and_then(|spec| {
             let guard = spec.guard()?;
-            let mint = spec.mint_context(ScopeSet::parse("docs:read"))?;
+            let mint = MintContext::for_spec(&spec, ScopeSet::parse("docs:read"))?;
             Ok((guard, mint))
         });
     let (guard, mint) = match built {
@@ -126,7 +126,7 @@ fn token_table(variants: u8) -> ExitCode {
         for variant in 0..variants.max(1) {
             let recipe = TokenRecipe {
                 family,
-                principal: variant,
+                principal: u32::from(variant),
                 variant,
                 skew_s: u16::from(variant),
                 jti: u32::from(variant),

@@ -636,7 +636,9 @@ pub fn check(spec: &Spec) -> Vec<Problem> {
     }
     if !spec.principals.is_empty() {
         for e in &spec.endpoints {
-            if let Err(e) = spec.mint_context(ScopeSet::parse(&e.scope)) {
+            if let Err(e) =
+                confab::generators::token::MintContext::for_spec(spec, ScopeSet::parse(&e.scope))
+            {
                 out.push(Problem {
                     error: true,
                     detail: e,

@@ -658,7 +658,7 @@ mod tests {
             .endpoints
             .iter()
             .position(|e| e.name == "assist")
-            .expect("assist") as u8;
+            .expect("assist") as u32;
         assert!(
             planned_cases(&spec, &options)
                 .iter()

@@ -1,7 +1,7 @@
 //! `confab tokens`: mint generated token cases for a spec, one `Authorization` value per line,
 //! ready to pipe into `confab verify` or any other validator.
 
-use confab::generators::token::{Expected, TokenFamily, TokenRecipe, token_recipe};
+use confab::generators::token::{Expected, MintContext, TokenFamily, TokenRecipe, token_recipe};
 use confab::guard::{ScopeSet, unix_now};
 use confab::spec::Spec;
 use proptest::strategy::{Strategy, ValueTree};
@@ -37,7 +37,7 @@ pub struct TokensArgs {
 
 pub fn run(args: TokensArgs) -> ExitCode {
     let required = ScopeSet::parse(&args.scope);
-    let ctx = match Spec::load(&args.spec).and_then(|s| s.mint_context(required)) {
+    let ctx = match Spec::load(&args.spec).and_then(|s| MintContext::for_spec(&s, required)) {
         Ok(c) => c,
         Err(e) => return super::fail("tokens", &e),
     };

@@ -39,8 +39,7 @@ pub fn fixtures() -> &'static [Fixture] {
             .map(|rel| {
                 let spec = Spec::load(&repo_path(rel)).unwrap_or_else(|e| panic!("{e}"));
                 let guard = spec.guard().unwrap_or_else(|e| panic!("{e}"));
-                let mint = spec
-                    .mint_context(ScopeSet::parse("docs:read"))
+                let mint = MintContext::for_spec(&spec, ScopeSet::parse("docs:read"))
                     .unwrap_or_else(|e| panic!("{e}"));
                 Fixture {
                     name: rel,

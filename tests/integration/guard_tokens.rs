@@ -34,7 +34,7 @@ fn every_family_and_variant_is_decided_as_labelled() {
             for variant in 0..12u8 {
                 let recipe = TokenRecipe {
                     family,
-                    principal: variant,
+                    principal: u32::from(variant),
                     variant,
                     skew_s: u16::from(variant) * 7,
                     jti: u32::from(variant),

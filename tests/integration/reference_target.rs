@@ -342,9 +342,7 @@ async fn world_with(
 
     let spec = fixture_spec(None);
     let guard = spec.guard().expect("guard");
-    let mint = spec
-        .mint_context(ScopeSet::parse("docs:read"))
-        .expect("mint context");
+    let mint = MintContext::for_spec(&spec, ScopeSet::parse("docs:read")).expect("mint context");
     let (log, buffer) = LogSink::memory();
     let mut cfg = ReferenceConfig::new(
         Arc::new(guard),
@@ -675,8 +673,7 @@ async fn flaw_skip_claim_checks() {
             let w = world(flaws, |_| vec![]).await;
             let read = ScopeSet::parse("docs:read");
             let expired = w.mint.mint_valid("alice", &read, unix_now() - 7200, 600);
-            let other_aud = fixture_spec(Some("other-api"))
-                .mint_context(read.clone())
+            let other_aud = MintContext::for_spec(&fixture_spec(Some("other-api")), read.clone())
                 .expect("mint")
                 .mint_valid("alice", &read, unix_now(), 600);
             for token in [&expired, &other_aud] {
@@ -940,8 +937,7 @@ async fn flaw_echo_model_output() {
         for (flaws, vulnerable) in forms("echo_model_output") {
             // The model repeats its instructions, a token (as if the target had handed it
             // over) and the LLM key.
-            let alice = fixture_spec(None)
-                .mint_context(ScopeSet::parse("docs:read"))
+            let alice = MintContext::for_spec(&fixture_spec(None), ScopeSet::parse("docs:read"))
                 .expect("mint")
                 .mint_valid("alice", &ScopeSet::parse("docs:read"), unix_now(), 600);
             let echo =

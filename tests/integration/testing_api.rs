@@ -42,7 +42,7 @@ fn builder_errors_name_the_key_and_where_the_spec_was_built() {
         .expect_err("FETCH is no method");
     let text = err.to_string();
     assert!(text.contains("endpoint[0].method"), "{text}");
-    assert!(text.contains("tests/testing_api.rs"), "{text}");
+    assert!(text.contains("tests/integration/testing_api.rs"), "{text}");
     let err = Spec::builder()
         .endpoint(Endpoint::post("x", "/x").body(serde_json::json!(["not", "an", "object"])))
         .build()

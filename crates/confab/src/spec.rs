@@ -4,8 +4,7 @@
 //! A spec holding only `[auth]` is enough for `confab verify` and `confab scrub`; the
 //! harness needs the other sections.
 
-use crate::generators::token::{MintContext, TokenPrincipal};
-use crate::guard::{AuthConfig, ConfigError, Guard, ScopeSet, Secret};
+use crate::guard::{AuthConfig, ConfigError, Guard, Secret};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -620,39 +619,8 @@ impl Spec {
         self.auth.secret_values(&self.base_dir)
     }
 
-    /// What the token generators need to mint for this spec's principals, aimed at an
-    /// endpoint that requires `required_scope`.
-    pub fn mint_context(&self, required_scope: ScopeSet) -> Result<MintContext, SpecError> {
-        let key = self
-            .auth
-            .signing_key(&self.base_dir)
-            .map_err(|e| self.config_error(e))?
-            .ok_or_else(|| {
-                self.error_at(
-                    "auth.private_key_file",
-                    "confab needs private key material to mint tokens the target trusts",
-                )
-            })?;
-        let principals = if self.principals.is_empty() {
-            // Without principals, one caller holding exactly the endpoint's scope.
-            vec![TokenPrincipal {
-                sub: "confab-user".to_owned(),
-                scope: required_scope.clone(),
-            }]
-        } else {
-            self.principals
-                .iter()
-                .map(|p| TokenPrincipal {
-                    sub: p.name.clone(),
-                    scope: ScopeSet::parse(&p.scope),
-                })
-                .collect()
-        };
-        MintContext::new(key, &self.auth, principals, required_scope)
-            .map_err(|e| self.error_at("principal", e.to_string()))
-    }
-
-    fn config_error(&self, e: ConfigError) -> SpecError {
+    /// A `[auth]` configuration error, located at its key.
+    pub fn config_error(&self, e: ConfigError) -> SpecError {
         let key = match &e {
             ConfigError::Invalid { key, .. } | ConfigError::Read { key, .. } => {
                 format!("auth.{key}")

@@ -341,7 +341,7 @@ impl Harness {
             .iter()
             .position(|e| e.name == endpoint)
             .ok_or_else(|| CampaignError::UnknownEndpoint(endpoint.to_owned()))?;
-        let index = index as u8;
+        let index = index as u32;
         Ok(case_recipe()
             .prop_map(move |mut c| {
                 c.endpoint = index;

@@ -2,8 +2,73 @@
 //! what a client sends, and writing JSON answers, SSE streams and errors. Pure functions, so
 //! the fuzz targets and tests drive them without sockets.
 
-use crate::generators::output::{FabricatedOutput, ModelTurn};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+/// One tool call in an assistant message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The call id (`call_…`) the target must quote back as `tool_call_id`.
+    pub id: String,
+    /// Function name.
+    pub name: String,
+    /// Arguments as JSON (sent on the wire as JSON text, see [`ToolCall::arguments_json`]).
+    pub arguments: Value,
+}
+
+impl ToolCall {
+    /// The `arguments` string of the wire format.
+    pub fn arguments_json(&self) -> String {
+        self.arguments.to_string()
+    }
+
+    /// The `tool_calls[]` entry of the wire format.
+    pub fn to_openai(&self) -> Value {
+        json!({
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments_json()},
+        })
+    }
+}
+
+/// What the fake model answers to one call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ModelTurn {
+    /// An assistant message with text content (`finish_reason: "stop"`).
+    Text {
+        /// The content.
+        content: String,
+    },
+    /// An assistant message with tool calls and null content (`finish_reason: "tool_calls"`).
+    ToolCalls {
+        /// The calls, in order (more than one: parallel tool calls).
+        tool_calls: Vec<ToolCall>,
+    },
+}
+
+impl ModelTurn {
+    /// `finish_reason` of the wire format.
+    pub fn finish_reason(&self) -> &'static str {
+        match self {
+            ModelTurn::Text { .. } => "stop",
+            ModelTurn::ToolCalls { .. } => "tool_calls",
+        }
+    }
+
+    /// The `choices[0].message` object of the wire format.
+    pub fn to_openai_message(&self) -> Value {
+        match self {
+            ModelTurn::Text { content } => json!({"role": "assistant", "content": content}),
+            ModelTurn::ToolCalls { tool_calls } => json!({
+                "role": "assistant",
+                "content": null,
+                "tool_calls": tool_calls.iter().map(ToolCall::to_openai).collect::<Vec<_>>(),
+            }),
+        }
+    }
+}
 
 /// What the fake model reads from a chat-completion request.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -298,10 +363,10 @@ pub fn is_loopback_url(url: &str) -> bool {
 /// Points every invented URL that would leave this machine at the sink's attacker host
 /// instead (`http://169.254.169.254/x` → `{attacker}/169.254.169.254/x`), in the turns and in
 /// the ground truth alike. confab never makes a target send traffic off loopback.
-pub fn confine_urls(output: &mut FabricatedOutput, attacker_base_url: &str) {
+pub fn confine_urls(turns: &mut [ModelTurn], urls: &mut [String], attacker_base_url: &str) {
     let base = attacker_base_url.trim_end_matches('/');
     let mut map: Vec<(String, String)> = Vec::new();
-    for url in &output.invented.urls {
+    for url in urls.iter() {
         // Already on the attacker host (which in-process is not a loopback name).
         if !is_loopback_url(url) && !url.starts_with(base) {
             let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
@@ -323,7 +388,7 @@ pub fn confine_urls(output: &mut FabricatedOutput, attacker_base_url: &str) {
         }
         out
     };
-    for turn in &mut output.turns {
+    for turn in turns.iter_mut() {
         match turn {
             ModelTurn::Text { content } => *content = fix(content),
             ModelTurn::ToolCalls { tool_calls } => {
@@ -333,7 +398,7 @@ pub fn confine_urls(output: &mut FabricatedOutput, attacker_base_url: &str) {
             }
         }
     }
-    for url in &mut output.invented.urls {
+    for url in urls.iter_mut() {
         *url = fix(url);
     }
 }
@@ -350,7 +415,6 @@ fn fix_json(v: &mut Value, fix: &dyn Fn(&str) -> String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generators::output::ToolCall;
 
     #[test]
     fn parses_roles_sizes_and_options() {

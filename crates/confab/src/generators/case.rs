@@ -91,10 +91,11 @@ impl BodyMutation {
 /// Everything a case is made of.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaseRecipe {
-    /// Index into the spec's endpoints (modulo their number).
-    pub endpoint: u8,
+    /// Index into the spec's endpoints (modulo their number). 32 bits, so a spec with hundreds
+    /// of endpoints (one imported from OpenAPI) has every one reached.
+    pub endpoint: u32,
     /// Index into the spec's principals (modulo their number).
-    pub principal: u8,
+    pub principal: u32,
     pub token: TokenRecipe,
     pub resource: ResourcePick,
     /// `None`: a plain request ("Summarize document …").
@@ -133,8 +134,8 @@ pub fn case_recipe() -> impl Strategy<Value = CaseRecipe> {
         2 => any::<u8>().prop_map(ResourcePick::Invented),
     ];
     (
-        any::<u8>(),
-        any::<u8>(),
+        any::<u32>(),
+        any::<u32>(),
         token,
         resource,
         proptest::option::weighted(0.7, PromptRecipe::strategy()),
@@ -198,7 +199,7 @@ pub fn nth_case(seed: u64, index: u64) -> CaseRecipe {
 impl CaseRecipe {
     /// A request a correct target serves: valid token, own resource, plain prompt,
     /// harmless model.
-    pub fn baseline(endpoint: u8, principal: u8) -> CaseRecipe {
+    pub fn baseline(endpoint: u32, principal: u32) -> CaseRecipe {
         CaseRecipe {
             endpoint,
             principal,
@@ -319,7 +320,7 @@ impl CaseRecipe {
         let endpoint = self.endpoint as usize % world.endpoints.len().max(1);
         let principal = self.principal as usize % world.principals.len().max(1);
         let token_recipe = TokenRecipe {
-            principal: principal as u8,
+            principal: principal as u32,
             ..self.token
         };
         let token = token_recipe.mint(&world.mint[endpoint], world.now);

@@ -224,72 +224,9 @@ impl OutputContext {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Script
+// Script: the turns are the wire format's own types.
 
-/// One tool call in an assistant message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ToolCall {
-    /// The call id (`call_…`) the target must quote back as `tool_call_id`.
-    pub id: String,
-    /// Function name.
-    pub name: String,
-    /// Arguments as JSON (sent on the wire as JSON text, see [`ToolCall::arguments_json`]).
-    pub arguments: Value,
-}
-
-impl ToolCall {
-    /// The `arguments` string of the wire format.
-    pub fn arguments_json(&self) -> String {
-        self.arguments.to_string()
-    }
-
-    /// The `tool_calls[]` entry of the wire format.
-    pub fn to_openai(&self) -> Value {
-        json!({
-            "id": self.id,
-            "type": "function",
-            "function": {"name": self.name, "arguments": self.arguments_json()},
-        })
-    }
-}
-
-/// What the fake model answers to one call.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ModelTurn {
-    /// An assistant message with text content (`finish_reason: "stop"`).
-    Text {
-        /// The content.
-        content: String,
-    },
-    /// An assistant message with tool calls and null content (`finish_reason: "tool_calls"`).
-    ToolCalls {
-        /// The calls, in order (more than one: parallel tool calls).
-        tool_calls: Vec<ToolCall>,
-    },
-}
-
-impl ModelTurn {
-    /// `finish_reason` of the wire format.
-    pub fn finish_reason(&self) -> &'static str {
-        match self {
-            ModelTurn::Text { .. } => "stop",
-            ModelTurn::ToolCalls { .. } => "tool_calls",
-        }
-    }
-
-    /// The `choices[0].message` object of the wire format.
-    pub fn to_openai_message(&self) -> Value {
-        match self {
-            ModelTurn::Text { content } => json!({"role": "assistant", "content": content}),
-            ModelTurn::ToolCalls { tool_calls } => json!({
-                "role": "assistant",
-                "content": null,
-                "tool_calls": tool_calls.iter().map(ToolCall::to_openai).collect::<Vec<_>>(),
-            }),
-        }
-    }
-}
+pub use crate::wire::{ModelTurn, ToolCall};
 
 /// Which sent text an echo copies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

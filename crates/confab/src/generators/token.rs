@@ -8,6 +8,7 @@
 use crate::guard::config::{SigningKey, is_hmac};
 use crate::guard::token::alg_name;
 use crate::guard::{Rejection, ScopeSet};
+use crate::spec::{Spec, SpecError};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
@@ -46,7 +47,9 @@ pub struct MintContext {
     pub max_token_bytes: usize,
     /// True when the guard has a `kid` map (then unknown `kid`s are refused outright).
     pub has_kid_map: bool,
-    pub principals: Vec<TokenPrincipal>,
+    /// Never empty ([`MintContext::new`] refuses an empty list): a recipe's principal index is
+    /// taken modulo its length.
+    principals: Vec<TokenPrincipal>,
     /// The scope of the endpoint the tokens are aimed at.
     pub required_scope: ScopeSet,
     /// Where `jku`/`x5u` point: [`ATTACKER_BASE`] unless the harness sets its sink's.
@@ -487,7 +490,7 @@ impl TokenCase {
 pub struct TokenRecipe {
     pub family: TokenFamily,
     /// Which principal (modulo their number).
-    pub principal: u8,
+    pub principal: u32,
     /// Which variant of the family (spelling, position, …).
     pub variant: u8,
     /// How far past a time boundary, in seconds.
@@ -499,7 +502,7 @@ pub struct TokenRecipe {
 pub fn token_recipe() -> impl Strategy<Value = TokenRecipe> {
     (
         0..TokenFamily::ALL.len(),
-        any::<u8>(),
+        any::<u32>(),
         any::<u8>(),
         0u16..3600,
         any::<u32>(),
@@ -1115,6 +1118,45 @@ fn homoglyph(s: &str, variant: usize) -> String {
 fn remove_member(v: &mut serde_json::Value, name: &str) {
     if let Some(m) = v.as_object_mut() {
         m.remove(name);
+    }
+}
+
+impl MintContext {
+    /// The callers tokens are minted for (at least one).
+    pub fn principals(&self) -> &[TokenPrincipal] {
+        &self.principals
+    }
+
+    /// What the token generators need to mint for `spec`'s principals, aimed at an endpoint
+    /// that requires `required_scope`.
+    pub fn for_spec(spec: &Spec, required_scope: ScopeSet) -> Result<MintContext, SpecError> {
+        let key = spec
+            .auth
+            .signing_key(&spec.base_dir)
+            .map_err(|e| spec.config_error(e))?
+            .ok_or_else(|| {
+                spec.error_at(
+                    "auth.private_key_file",
+                    "confab needs private key material to mint tokens the target trusts",
+                )
+            })?;
+        let principals = if spec.principals.is_empty() {
+            // Without principals, one caller holding exactly the endpoint's scope.
+            vec![TokenPrincipal {
+                sub: "confab-user".to_owned(),
+                scope: required_scope.clone(),
+            }]
+        } else {
+            spec.principals
+                .iter()
+                .map(|p| TokenPrincipal {
+                    sub: p.name.clone(),
+                    scope: ScopeSet::parse(&p.scope),
+                })
+                .collect()
+        };
+        MintContext::new(key, &spec.auth, principals, required_scope)
+            .map_err(|e| spec.error_at("principal", e.to_string()))
     }
 }
 

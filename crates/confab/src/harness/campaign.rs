@@ -125,7 +125,7 @@ pub(super) async fn baselines(
             if !ScopeSet::parse(&principal.scope).includes(&required) {
                 continue;
             }
-            let recipe = CaseRecipe::baseline(e as u8, p as u8);
+            let recipe = CaseRecipe::baseline(e as u32, p as u32);
             let case = open_case(run, &recipe, u64::MAX - tried, true).await;
             let ex = &case.exchange;
             tried += 1;

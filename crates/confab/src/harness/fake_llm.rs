@@ -271,7 +271,11 @@ fn build_output(script: &Script, chat: &ChatRequest) -> FabricatedOutput {
             invented: Default::default(),
         },
     };
-    wire::confine_urls(&mut output, &script.attacker_base_url);
+    wire::confine_urls(
+        &mut output.turns,
+        &mut output.invented.urls,
+        &script.attacker_base_url,
+    );
     output
 }
 

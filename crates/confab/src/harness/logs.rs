@@ -482,7 +482,7 @@ mod tests {
     }
 
     fn open(log: &SharedLog, nonce: &str, token: Option<&str>) -> u64 {
-        super::super::lock(log).open(CaseMaterial::new(nonce, token))
+        crate::harness::lock(log).open(CaseMaterial::new(nonce, token))
     }
 
     #[test]
@@ -498,9 +498,9 @@ mod tests {
         push_line(&log, format!("hex {hex}"));
         let sig = TOKEN_B.rsplit('.').next().unwrap_or_default();
         push_line(&log, format!("sig {sig}"));
-        let lines_b = super::super::lock(&log).close(b);
+        let lines_b = crate::harness::lock(&log).close(b);
         push_line(&log, format!("a again: {TOKEN_A}"));
-        let lines_a = super::super::lock(&log).close(a);
+        let lines_a = crate::harness::lock(&log).close(a);
         assert_eq!(
             lines_a,
             [
@@ -526,9 +526,9 @@ mod tests {
         let b = open(&log, "cfb000000000000000b", Some(TOKEN_B));
         // Two threads' writes run together: the signature is glued to the next line's text.
         push_line(&log, format!("auth {TOKEN_B}answered; auth x"));
-        assert!(super::super::lock(&log).close(a).is_empty());
+        assert!(crate::harness::lock(&log).close(a).is_empty());
         assert_eq!(
-            super::super::lock(&log).close(b),
+            crate::harness::lock(&log).close(b),
             [format!("auth {TOKEN_B}answered; auth x")]
         );
     }
@@ -539,38 +539,38 @@ mod tests {
         let a = open(&log, "cfb000000000000000a", Some(TOKEN_A));
         let b = open(&log, "cfb000000000000000b", Some(TOKEN_B));
         push_line(&log, "model key sk-confab-0000 in a line".to_owned());
-        let lines_b = super::super::lock(&log).close(b);
-        let lines_a = super::super::lock(&log).close(a);
+        let lines_b = crate::harness::lock(&log).close(b);
+        let lines_a = crate::harness::lock(&log).close(a);
         // The earliest-started open case takes it; never both.
         assert_eq!(lines_a, ["model key sk-confab-0000 in a line"]);
         assert!(lines_b.is_empty());
         // With no case open it goes nowhere (the buffer keeps no closed case).
         push_line(&log, "between cases".to_owned());
-        assert_eq!(super::super::lock(&log).tail(1), ["between cases"]);
+        assert_eq!(crate::harness::lock(&log).tail(1), ["between cases"]);
     }
 
     #[test]
     fn late_lines_reach_their_closed_case_until_it_is_settled() {
         let log = log(true);
         let a = open(&log, "cfb000000000000000a", Some(TOKEN_A));
-        assert!(super::super::lock(&log).close(a).is_empty());
+        assert!(crate::harness::lock(&log).close(a).is_empty());
         let b = open(&log, "cfb000000000000000b", Some(TOKEN_B));
         push_line(&log, format!("late a: {TOKEN_A}"));
         push_line(&log, "no material: the open case takes it".to_owned());
         assert_eq!(
-            super::super::lock(&log).close(b),
+            crate::harness::lock(&log).close(b),
             ["no material: the open case takes it"]
         );
         // Nothing open: the case that closed last takes a line without material.
         push_line(&log, "after b".to_owned());
         assert_eq!(
-            super::super::lock(&log).settle(a),
+            crate::harness::lock(&log).settle(a),
             [format!("late a: {TOKEN_A}")]
         );
-        assert_eq!(super::super::lock(&log).settle(b), ["after b"]);
+        assert_eq!(crate::harness::lock(&log).settle(b), ["after b"]);
         // Settled cases are forgotten: their material claims nothing any more.
         push_line(&log, format!("too late: {TOKEN_A}"));
-        let l = super::super::lock(&log);
+        let l = crate::harness::lock(&log);
         assert!(l.cases.is_empty() && l.held == 0);
     }
 
@@ -581,8 +581,11 @@ mod tests {
         for i in 0..MAX_HELD_LINES + 10 {
             push_line(&log, format!("line {i}"));
         }
-        assert_eq!(super::super::lock(&log).close(a).len(), MAX_HELD_LINES);
-        assert_eq!(super::super::lock(&log).tail(usize::MAX).len(), TAIL_LINES);
+        assert_eq!(crate::harness::lock(&log).close(a).len(), MAX_HELD_LINES);
+        assert_eq!(
+            crate::harness::lock(&log).tail(usize::MAX).len(),
+            TAIL_LINES
+        );
     }
 
     #[test]

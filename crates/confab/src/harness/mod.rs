@@ -70,12 +70,14 @@ impl Server {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take()
-            && tokio::time::timeout(std::time::Duration::from_secs(2), task)
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(std::time::Duration::from_secs(2), &mut task)
                 .await
                 .is_err()
         {
-            // Still draining: the task is aborted when `self` drops.
+            // Still draining after the grace period: stop it here (the handle was taken out
+            // of `self`, so `Drop` would no longer see it).
+            task.abort();
         }
     }
 }

@@ -84,7 +84,7 @@ pub(super) fn plan<'a>(
     };
     let generated = (0..options.cases).filter(in_shard).map(move |i| {
         let mut recipe = nth_case(options.seed, i);
-        recipe.endpoint = endpoints[recipe.endpoint as usize % endpoints.len()] as u8;
+        recipe.endpoint = endpoints[recipe.endpoint as usize % endpoints.len()] as u32;
         (i, recipe)
     });
     let cases: Box<dyn Iterator<Item = (u64, CaseRecipe)> + 'a> = match explicit {
@@ -125,4 +125,47 @@ pub(super) fn selected_endpoints(spec: &Spec, options: &Options) -> Vec<usize> {
         .filter(|(_, e)| options.endpoints.is_empty() || options.endpoints.contains(&e.name))
         .map(|(i, _)| i)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Endpoint, Principal};
+
+    /// A spec imported from a large OpenAPI document: more endpoints than a byte can index.
+    fn wide_spec(endpoints: usize) -> Spec {
+        let mut b = Spec::builder().principal(Principal::new("alice").scope("s"));
+        for i in 0..endpoints {
+            b = b.endpoint(Endpoint::get(format!("e{i}"), format!("/e{i}")).scope("s"));
+        }
+        b.build().expect("spec")
+    }
+
+    #[test]
+    fn every_endpoint_of_a_wide_spec_is_planned() {
+        let spec = wide_spec(600);
+        let options = Options {
+            cases: 20_000,
+            ..Options::default()
+        };
+        let reached: std::collections::BTreeSet<u32> = planned(&spec, &options)
+            .iter()
+            .map(|(_, r)| r.endpoint)
+            .collect();
+        assert!(reached.iter().any(|&e| e >= 256), "no endpoint past 255");
+        assert!(reached.len() > 590, "only {} of 600 reached", reached.len());
+    }
+
+    #[test]
+    fn an_endpoint_past_the_256th_is_selected_by_name() {
+        let spec = wide_spec(600);
+        let options = Options {
+            cases: 50,
+            endpoints: vec!["e300".to_owned()],
+            ..Options::default()
+        };
+        let cases = planned(&spec, &options);
+        assert_eq!(cases.len(), 50);
+        assert!(cases.iter().all(|(_, r)| r.endpoint == 300));
+    }
 }

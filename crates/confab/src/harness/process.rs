@@ -275,12 +275,12 @@ mod tests {
         };
         // Once it writes, it never pauses.
         for _ in 0..500 {
-            if super::super::lock(&p.log).pushed() > 0 {
+            if crate::harness::lock(&p.log).pushed() > 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(super::super::lock(&p.log).pushed() > 0, "yes writes");
+        assert!(crate::harness::lock(&p.log).pushed() > 0, "yes writes");
         let flush = p.log_flush();
         for _ in 0..3 {
             assert!(flush.flush().await, "every pump answered");

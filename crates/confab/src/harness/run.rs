@@ -228,7 +228,7 @@ pub(super) async fn start(
     let mut mint = spec
         .endpoints
         .iter()
-        .map(|e| spec.mint_context(ScopeSet::parse(&e.scope)))
+        .map(|e| MintContext::for_spec(&spec, ScopeSet::parse(&e.scope)))
         .collect::<Result<Vec<_>, SpecError>>()?;
 
     let run_tag = random_hex(4);

@@ -92,7 +92,10 @@ impl Session {
 mod tests {
     use super::*;
     use crate::spec::{Endpoint, Principal};
+    use confab_target::{TargetContext, TargetService};
     use std::io::Write;
+    use std::sync::Arc;
+    use std::time::Duration;
 
     /// Logs each request's prompt (which carries the case's nonce) after a delay that differs
     /// per request, so that concurrent cases' lines interleave.
@@ -106,7 +109,7 @@ mod tests {
                     let delay = body.iter().map(|b| u64::from(*b)).sum::<u64>() % 9;
                     tokio::time::sleep(Duration::from_millis(delay)).await;
                     let text = String::from_utf8_lossy(&body);
-                    let _ = writeln!(super::super::lock(&log), "handled {text}");
+                    let _ = writeln!(crate::harness::lock(&log), "handled {text}");
                     "{}"
                 }
             }),

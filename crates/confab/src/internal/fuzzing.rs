@@ -49,8 +49,7 @@ fn fixture() -> &'static Fixture {
         let guard = spec
             .guard()
             .unwrap_or_else(|e| panic!("embedded spec: {e}"));
-        let mint = spec
-            .mint_context(ScopeSet::parse("docs:read"))
+        let mint = MintContext::for_spec(&spec, ScopeSet::parse("docs:read"))
             .unwrap_or_else(|e| panic!("embedded spec: {e}"));
         Fixture { guard, mint }
     })
