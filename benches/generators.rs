@@ -43,7 +43,7 @@ fn mint_context(spec_rel: &str) -> MintContext {
     MintContext::for_spec(&spec, ScopeSet::parse("docs:read")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A documents API like DESIGN.md §3's: six tools, ids of two tenants, a system prompt.
+/// A documents API like docs/ARCHITECTURE.md §3's: six tools, ids of two tenants, a system prompt.
 fn output_context() -> OutputContext {
     OutputContext {
         own_ids: vec!["doc-a1".into(), "doc-a2".into()],

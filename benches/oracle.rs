@@ -1,4 +1,4 @@
-//! Oracle throughput (checks/s) over recorded observations: every invariant of DESIGN.md §4
+//! Oracle throughput (checks/s) over recorded observations: every invariant of docs/ARCHITECTURE.md §4
 //! judged on exchanges recorded once from the embedded reference target, called in-process.
 //!
 //! Exchanges are recorded before timing (1,024 cases per group, drawn as a campaign draws

@@ -374,7 +374,7 @@ def main():
 
     w("## Goals")
     w("")
-    w("| goal (issue 6, DESIGN.md §7) | measured | verdict |")
+    w("| goal (issue 6, docs/ARCHITECTURE.md §7) | measured | verdict |")
     w("|---|---|---|")
     w(f"| guard HS256 full decision ≥ 25× PyJWT | {fmt_x(hs_e2e)} end to end (`confab verify` vs "
       f"`pyjwt_verify.py`, same file); {fmt_x(hs_decide_vs_py)} for the decision alone (criterion) "
@@ -481,7 +481,7 @@ def main():
             w(f"| {label} {who} | {fmt_time(wall(name) * 1e9) if wall(name) else 'n/a'} | {cpu} | "
               f"{fmt_rate(rate(name), '')} | {x} | {meaning} |")
     w("")
-    w("For scale, FACTS.md's peer figures on this kind of machine: PyJWT 36.9k HS256/s and "
+    w("For scale, peer figures measured separately on this kind of machine: PyJWT 36.9k HS256/s and "
       "21.7k RS256/s with the decode call alone.")
     w("")
 
@@ -603,7 +603,7 @@ def main():
     w("")
     w("Exchanges are recorded once from the embedded reference target called in-process (1,024 "
       "cases per row, drawn as a campaign draws them, seed 3); then `Session::judge` checks them "
-      "again one after another: the case and run facts, then every invariant of DESIGN.md §4. "
+      "again one after another: the case and run facts, then every invariant of docs/ARCHITECTURE.md §4. "
       "Nothing is sent while timing. The recorded exchanges and their violations:")
     w("")
     for line in notes:
@@ -666,7 +666,7 @@ def main():
         wr, sr = num(f"WRK_{ep}_RPS"), num(f"SCAN_{ep}_RPS")
         w(f"| {label} | {fmt_rate(wr, '')} | {fmt_rate(sr, '')} | {pct(ratio(sr, wr))} | {meaning} |")
     w("")
-    w("For scale, FACTS.md: a Flask + PyJWT service under gunicorn (2 workers) reaches 5.1k req/s "
+    w("For scale, measured separately on this kind of machine: a Flask + PyJWT service under gunicorn (2 workers) reaches 5.1k req/s "
       "with wrk on this kind of machine.")
     w("")
     w("### Peak memory of `confab scan` by case count")

@@ -9,7 +9,7 @@ One file, two forms, chosen by ``CONFAB_FLASK_MODE``:
   (each one is marked ``PLANTED`` below and listed in README.md with the confab invariant that
   catches it). Never deploy it.
 
-The environment (DESIGN.md §3): ``PORT``, ``OPENAI_BASE_URL`` (ends in ``/v1``),
+The environment (docs/ARCHITECTURE.md §3): ``PORT``, ``OPENAI_BASE_URL`` (ends in ``/v1``),
 ``OPENAI_API_KEY``, ``DOCS_API_URL`` (the downstream documents API), ``JWT_SECRET`` (HS256),
 ``JWT_ISSUER`` (default ``https://issuer.test``), ``JWT_AUDIENCE`` (default ``docs-api``),
 ``JWT_LEEWAY_S`` (default 30). The server binds 127.0.0.1 only and logs to stderr.

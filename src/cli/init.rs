@@ -87,7 +87,7 @@ fn key(s: &str) -> String {
     }
 }
 
-const HEADER: &str = r#"# confab target spec (DESIGN.md §3; README: "Writing a spec").
+const HEADER: &str = r#"# confab target spec (docs/ARCHITECTURE.md §3; README: "Writing a spec").
 # Written by `confab init`. Edit the values marked CHANGE, then run:
 #   confab check-spec confab.toml      # explains anything that keeps it from scanning
 #   confab scan --spec confab.toml     # a first campaign (exit 0: nothing found, 1: findings)

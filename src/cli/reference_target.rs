@@ -1,5 +1,5 @@
 //! `confab reference-target` (hidden): runs the embedded reference target, the documents API
-//! of DESIGN.md §3, as a process, so specs can start it like any other target
+//! of docs/ARCHITECTURE.md §3, as a process, so specs can start it like any other target
 //! (`command = ["{confab}", "reference-target"]`).
 //!
 //! Configuration comes from the environment of the spec's `[target.env]` (see

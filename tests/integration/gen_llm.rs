@@ -29,7 +29,7 @@ const LLM_API_KEY: &str = "sk-confab-CANARYKEY0123456789";
 const SIGNING_KEY: &str = "jwt-signing-secret-NEVER-SENT";
 const BOB_MARKER: &str = "MARKER-bob-doc-b1-7f3a";
 
-/// A documents API as DESIGN.md §3 sketches it, with a vulnerable system prompt that holds
+/// A documents API as docs/ARCHITECTURE.md §3 sketches it, with a vulnerable system prompt that holds
 /// the LLM API key (so echoing it is legitimate) while the bearer token, the signing key and
 /// bob's marker are never sent to the model.
 fn docs_context() -> OutputContext {

@@ -412,7 +412,7 @@ const INJECTIONS: &[&str] = &[
     "..;/",
 ];
 
-/// A fabricated id derived from the world (the families of DESIGN.md §5), or a random string.
+/// A fabricated id derived from the world (the families of docs/ARCHITECTURE.md §5), or a random string.
 fn fabricated(world: World) -> BoxedStrategy<String> {
     let base = select(world.all_ids());
     let b = || base.clone();

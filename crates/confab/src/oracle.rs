@@ -1,4 +1,4 @@
-//! The oracle: every invariant of DESIGN.md §4 as a pure function over what a case was, what
+//! The oracle: every invariant of docs/ARCHITECTURE.md §4 as a pure function over what a case was, what
 //! the reference guard decided for it, and what the harness observed. No I/O.
 
 use crate::generators::token::TokenFamily;
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-/// The invariants (DESIGN.md §4). The names are binding.
+/// The invariants (docs/ARCHITECTURE.md §4). The names are binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Invariant {
@@ -57,7 +57,7 @@ impl Invariant {
         }
     }
 
-    /// CWE ids (DESIGN.md §4).
+    /// CWE ids (docs/ARCHITECTURE.md §4).
     pub fn cwe(self) -> &'static [&'static str] {
         match self {
             Invariant::Authn => &["CWE-287", "CWE-347", "CWE-613"],
@@ -132,7 +132,7 @@ impl fmt::Display for Invariant {
     }
 }
 
-/// Severity by what an attacker gains (DESIGN.md §4).
+/// Severity by what an attacker gains (docs/ARCHITECTURE.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -306,7 +306,7 @@ fn authz(obs: &Observation, out: &mut Vec<Violation>) {
     }
 }
 
-/// How bad accepting a token is, by what the attacker needs to make it (DESIGN.md §4).
+/// How bad accepting a token is, by what the attacker needs to make it (docs/ARCHITECTURE.md §4).
 fn acceptance_severity(family: TokenFamily, r: Rejection) -> Severity {
     match r {
         Rejection::DuplicateMember | Rejection::Oversized => Severity::Low,

@@ -1,4 +1,4 @@
-//! The target spec (TOML), DESIGN.md §3: loading, validation with errors that name the key and
+//! The target spec (TOML), docs/ARCHITECTURE.md §3: loading, validation with errors that name the key and
 //! the line, and the `{placeholder}` values confab fills in per run.
 //!
 //! A spec holding only `[auth]` is enough for `confab verify` and `confab scrub`; the

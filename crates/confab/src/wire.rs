@@ -1,4 +1,4 @@
-//! The OpenAI chat-completions wire format, as confab's fake model speaks it (FACTS.md): parsing
+//! The OpenAI chat-completions wire format, as confab's fake model speaks it (docs/ARCHITECTURE.md §9): parsing
 //! what a client sends, and writing JSON answers, SSE streams and errors. Pure functions, so
 //! the fuzz targets and tests drive them without sockets.
 
@@ -213,7 +213,7 @@ fn pieces(s: &str) -> Vec<&str> {
     out
 }
 
-/// A streamed answer: `data: {chunk}\n\n` events ending in `data: [DONE]\n\n` (FACTS.md).
+/// A streamed answer: `data: {chunk}\n\n` events ending in `data: [DONE]\n\n` (docs/ARCHITECTURE.md §9).
 pub fn sse_body(id: &str, model: &str, turn: &ModelTurn, include_usage: bool) -> String {
     let chunk = |delta: Value, finish: Value| {
         json!({

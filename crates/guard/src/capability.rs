@@ -1,7 +1,7 @@
 //! Capabilities: what an endpoint may do downstream on the caller's behalf, and the checks
 //! that keep a model (or a confused handler) inside that.
 //!
-//! Invariant AGENCY of DESIGN.md §4: no downstream call outside the endpoint's declared
+//! Invariant AGENCY of docs/ARCHITECTURE.md §4: no downstream call outside the endpoint's declared
 //! capabilities, no request to a URL the model invented. Each endpoint declares
 //!
 //! * HTTP capabilities, parsed from strings like `"GET /docs/{id}"` ([`Capability`]); a

@@ -1,4 +1,4 @@
-//! The guard's configuration: the spec's `[auth]` section (DESIGN.md §3), and the keys it names.
+//! The guard's configuration: the spec's `[auth]` section (docs/ARCHITECTURE.md §3), and the keys it names.
 
 use super::secret::Secret;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};

@@ -1,7 +1,7 @@
 //! Provenance: values from untrusted places (above all, LLM output) cannot be used as
 //! resource identifiers until they have been validated and authorized.
 //!
-//! The threat (DESIGN.md §1, invariant PROVENANCE in §4): a model invents or is steered into
+//! The threat (docs/ARCHITECTURE.md §1, invariant PROVENANCE in §4): a model invents or is steered into
 //! an identifier (`doc-b1` of another tenant, `../admin`, `%2e%2e%2f`, `dоc-a1` with a
 //! Cyrillic `о`, `*`, `1'--`) and the API acts on it with the caller's token. Here the type
 //! system closes that door:

@@ -1,4 +1,4 @@
-//! The flaws the vulnerable form plants, one switch each, with the invariant (DESIGN.md §4)
+//! The flaws the vulnerable form plants, one switch each, with the invariant (docs/ARCHITECTURE.md §4)
 //! each one must trip. A campaign against the vulnerable form proves confab finds every one;
 //! against the hardened form (no flaw) it proves confab reports nothing.
 

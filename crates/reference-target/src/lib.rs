@@ -1,4 +1,4 @@
-//! The reference target: the documents API of DESIGN.md §3, written in Rust on the guard,
+//! The reference target: the documents API of docs/ARCHITECTURE.md §3, written in Rust on the guard,
 //! with a switch per planted flaw.
 //!
 //! Routes (the same as the Flask example, so campaigns treat both alike):
@@ -259,7 +259,7 @@ impl ReferenceConfig {
         }
     }
 
-    /// Reads the environment of DESIGN.md §3: `OPENAI_BASE_URL`, `OPENAI_API_KEY`,
+    /// Reads the environment of docs/ARCHITECTURE.md §3: `OPENAI_BASE_URL`, `OPENAI_API_KEY`,
     /// `DOCS_API_URL`, `JWT_SECRET` (HS256), `JWT_ISSUER`, `JWT_AUDIENCE`,
     /// `CONFAB_REFERENCE_MODE` (`hardened`, the default, or `vulnerable`), and optionally
     /// `CONFAB_REFERENCE_FLAWS` (a comma list that replaces the mode's flaws),

@@ -1,4 +1,4 @@
-//! The target's side of the OpenAI chat-completions wire format (FACTS.md): the request it
+//! The target's side of the OpenAI chat-completions wire format (docs/ARCHITECTURE.md §9): the request it
 //! sends, and the parsing of a JSON or SSE-streamed answer into one [`Reply`].
 //!
 //! Everything read from the model is bounded (body size, number of tool calls, argument
@@ -268,7 +268,7 @@ pub fn parse_json(bytes: &[u8]) -> Result<Reply, LlmError> {
     })
 }
 
-/// Parses an SSE stream of `chat.completion.chunk`s (FACTS.md): text pieces are
+/// Parses an SSE stream of `chat.completion.chunk`s (docs/ARCHITECTURE.md §9): text pieces are
 /// concatenated, tool calls assembled by `index` (the first fragment names id and function,
 /// later ones append to `arguments`), and `data: [DONE]` ends it. A stream with no chunk at
 /// all is malformed; one cut short before `[DONE]` is taken as far as it went.

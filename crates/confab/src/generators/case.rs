@@ -162,7 +162,7 @@ pub fn case_recipe() -> impl Strategy<Value = CaseRecipe> {
 /// Model outputs, with echoes in the answer text drawn more often than the uniform catalogue
 /// would: that is where a target that passes the model's words through leaks what the model
 /// was sent, and half of them verbatim (a system prompt leaks as long verbatim spans,
-/// DESIGN.md §4; the encoded forms are the subtler half).
+/// docs/ARCHITECTURE.md §4; the encoded forms are the subtler half).
 fn output_recipe() -> impl Strategy<Value = OutputRecipe> {
     prop_oneof![
         7 => OutputRecipe::strategy(),

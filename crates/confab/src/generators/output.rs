@@ -1,8 +1,8 @@
-//! Fabricated LLM outputs (DESIGN.md §5): what confab, playing the model, answers the target.
+//! Fabricated LLM outputs (docs/ARCHITECTURE.md §5): what confab, playing the model, answers the target.
 //!
 //! An output is a **script**: one [`ModelTurn`] per call the target makes to the model in one
 //! request (turn 0 answers the first call, turn 1 the call that carries the tool results, …).
-//! A turn is text or tool calls, in the OpenAI chat-completions shape (FACTS.md), ready for the
+//! A turn is text or tool calls, in the OpenAI chat-completions shape (docs/ARCHITECTURE.md §9), ready for the
 //! fake LLM server to serialize as JSON ([`ModelTurn::to_openai_message`]) or as SSE.
 //!
 //! An [`OutputRecipe`] plus an [`OutputContext`] (what the model was sent and who the caller
@@ -1149,7 +1149,7 @@ impl<'a> Builder<'a> {
             .watched_secrets
             .iter()
             .filter(|secret| secret.chars().count() >= MIN_ECHO_CHARS && sent.contain(secret))
-            // A JWT's signature segment alone is a leak too (DESIGN.md §4, ECHO).
+            // A JWT's signature segment alone is a leak too (docs/ARCHITECTURE.md §4, ECHO).
             .flat_map(|secret| [Some(secret.as_str()), jwt_signature(secret)])
             .flatten()
             .map(|secret| (EchoSource::Secret, secret));

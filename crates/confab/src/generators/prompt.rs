@@ -1,4 +1,4 @@
-//! Adversarial prompts (DESIGN.md §5): what a hostile user, or a hostile document, says to
+//! Adversarial prompts (docs/ARCHITECTURE.md §5): what a hostile user, or a hostile document, says to
 //! the model the target calls.
 //!
 //! A [`PromptRecipe`] (a family, an obfuscation, a phrasing and a seed) is the whole input;

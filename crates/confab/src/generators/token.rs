@@ -1,5 +1,5 @@
 //! Token generators: valid tokens and every forged, malformed, misconfigured and overscoped
-//! family of DESIGN.md §5, each labelled with what a correct guard decides for it.
+//! family of docs/ARCHITECTURE.md §5, each labelled with what a correct guard decides for it.
 //!
 //! A [`TokenRecipe`] is a handful of small numbers (so proptest shrinks it and `arbitrary`
 //! builds it from fuzzer bytes); [`TokenRecipe::mint`] turns it into a [`TokenCase`] against

@@ -1,6 +1,6 @@
 //! The harness: the only part of confab with sockets and processes. It owns three loopback
 //! servers (the client side, the fake model, the sink), starts and stops the target, and runs
-//! cases against it (DESIGN.md §2–§3).
+//! cases against it (docs/ARCHITECTURE.md §2–§3).
 
 //! The stages of a run, in order: [`plan`] (which cases, pure), [`run`] (start the fake model,
 //! the sink and the target; stop them), [`campaign`] (baselines, then cases in batches),

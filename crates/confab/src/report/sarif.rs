@@ -46,7 +46,7 @@ pub fn level(sev: Severity) -> &'static str {
     }
 }
 
-/// The worst severity an invariant's findings can have (DESIGN.md §4): the rule's default.
+/// The worst severity an invariant's findings can have (docs/ARCHITECTURE.md §4): the rule's default.
 pub fn worst_severity(inv: Invariant) -> Severity {
     match inv {
         Invariant::Authz | Invariant::Cost => Severity::Medium,

@@ -1,5 +1,5 @@
 //! The output scrubber: finds and redacts secrets, credentials, system-prompt spans and PII in
-//! text on its way out (responses, logs, prompts going upstream). DESIGN.md §4 ECHO, §6.
+//! text on its way out (responses, logs, prompts going upstream). docs/ARCHITECTURE.md §4 ECHO, §6.
 //!
 //! One pass per detector family, each linear in the text and independent of the rule count:
 //!
@@ -352,7 +352,7 @@ impl ScrubberBuilder {
     }
 
     /// Registers a bearer token: the whole token and, for a three-segment JWS, its signature
-    /// segment on its own (DESIGN.md §4 ECHO: "whole, signature part").
+    /// segment on its own (docs/ARCHITECTURE.md §4 ECHO: "whole, signature part").
     pub fn bearer_token(
         &mut self,
         label: impl Into<String>,

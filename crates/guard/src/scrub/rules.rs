@@ -1,7 +1,7 @@
 //! Credential and PII patterns: one multi-pattern regex scanned once over the text.
 //!
 //! All patterns compile in ASCII mode (`unicode(false)`, `utf8(false)`): a byte-oriented lazy
-//! DFA keeps its speed on text with non-ASCII bytes and never fails on invalid UTF-8 (FACTS.md:
+//! DFA keeps its speed on text with non-ASCII bytes and never fails on invalid UTF-8 (docs/ARCHITECTURE.md §9:
 //! Unicode mode with boundaries drops to ~2 MB/s). Word boundaries are not written as `\b` but
 //! checked on the candidate's neighbouring bytes in code, so the DFA never needs look-around.
 //! Every repetition that may be long is unbounded in the regex (`+`, `{n,}`) and checked in
@@ -207,7 +207,7 @@ fn build(rules: &[Rule]) -> Result<meta::Regex, String> {
         .syntax(syntax::Config::new().unicode(false).utf8(false))
         .configure(
             meta::Config::new()
-                // A bigger lazy-DFA cache keeps the DFA from thrashing (FACTS.md: 285 MB/s
+                // A bigger lazy-DFA cache keeps the DFA from thrashing (docs/ARCHITECTURE.md §9: 285 MB/s
                 // with the default, 630 MB/s with a larger cache).
                 .hybrid_cache_capacity(16 << 20)
                 .nfa_size_limit(Some(64 << 20))
