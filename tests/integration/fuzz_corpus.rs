@@ -97,7 +97,10 @@ fn every_fuzz_target_is_replayed() {
     shells.sort();
     let mut listed: Vec<String> = TARGETS.iter().map(|t| t.name.to_owned()).collect();
     listed.sort();
-    assert_eq!(shells, listed, "fuzz/fuzz_targets and TARGETS must list the same targets");
+    assert_eq!(
+        shells, listed,
+        "fuzz/fuzz_targets and TARGETS must list the same targets"
+    );
 }
 
 #[test]
