@@ -152,3 +152,31 @@ pub fn chromium_path() -> Option<PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+/// The resource kind `doc` with the default id pattern.
+pub fn doc() -> confab::guard::ResourceKind {
+    confab::guard::ResourceKind::with_default_pattern("doc").expect("constant kind")
+}
+
+/// alice owns doc-a1 and doc-a2 and may read the shared doc-pub; bob owns doc-b1.
+pub fn store() -> confab::guard::MemoryPermissions {
+    let mut s = confab::guard::MemoryPermissions::new();
+    s.own("alice", "doc", "doc-a1")
+        .own("alice", "doc", "doc-a2")
+        .share("alice", "doc", "doc-pub")
+        .own("bob", "doc", "doc-b1");
+    s
+}
+
+/// Run statistics for hand-made reports.
+pub fn sample_stats() -> confab::report::Stats {
+    confab::report::Stats {
+        cases: 64,
+        requests: 100,
+        model_calls: 30,
+        downstream_requests: 20,
+        duration_ms: 1234,
+        seed: 7,
+        one_at_a_time: false,
+    }
+}

@@ -11,7 +11,7 @@
 use crate::common::flask_available;
 use confab::oracle::{Invariant, Severity};
 use confab::report::html::{self, Masking};
-use confab::report::{Example, Finding, Gate, Report, Reproduce, SpecContext, Stats, guidance};
+use confab::report::{Example, Finding, Gate, Report, Reproduce, SpecContext, guidance};
 use serde_json::{Value, json};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -95,15 +95,7 @@ fn hostile_report() -> (Report, SpecContext) {
                 30,
             ),
         ],
-        stats: Stats {
-            cases: 64,
-            requests: 100,
-            model_calls: 30,
-            downstream_requests: 20,
-            duration_ms: 1234,
-            seed: 7,
-            one_at_a_time: false,
-        },
+        stats: crate::common::sample_stats(),
     };
     let ctx = SpecContext {
         path: report.spec.clone(),
