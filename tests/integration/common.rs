@@ -178,5 +178,6 @@ pub fn sample_stats() -> confab::report::Stats {
         duration_ms: 1234,
         seed: 7,
         one_at_a_time: false,
+        ..Default::default()
     }
 }

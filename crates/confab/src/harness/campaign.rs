@@ -23,7 +23,7 @@ pub(super) async fn campaign(
 ) -> Result<Report, CampaignError> {
     let endpoints = selected_endpoints(&run.spec, options);
     let mut agg = Aggregate::<Exchange>::default();
-    baselines(run, &endpoints, &mut agg).await?;
+    let baselines_run = baselines(run, &endpoints, &mut agg).await?;
     let mut planned = plan(&run.spec, options);
     let total = planned.len() as u64;
     let found = AtomicU64::new(0);
@@ -102,6 +102,7 @@ pub(super) async fn campaign(
     report.stats.duration_ms = started.elapsed().as_millis() as u64;
     report.stats.requests = run.requests.load(Ordering::Relaxed);
     report.stats.seed = options.seed;
+    report.stats.baselines = baselines_run;
     report.stats.one_at_a_time = run.serial.load(Ordering::Relaxed);
     report.sort();
     Ok(report)

@@ -41,11 +41,22 @@ impl Report {
     pub fn render_text_gated(&self, verbose: bool, gate: &Gate) -> String {
         let mut s = String::new();
         let st = &self.stats;
+        // Baselines (valid requests run first) count as cases: say so, or "--cases 400" reads
+        // as a miscount when 404 ran.
+        let cases = if st.baselines > 0 {
+            format!(
+                "{} cases ({} baselines, {} generated)",
+                st.cases,
+                st.baselines,
+                st.cases.saturating_sub(st.baselines)
+            )
+        } else {
+            format!("{} cases", st.cases)
+        };
         let _ = writeln!(
             s,
-            "{}: {} cases, {} requests, {} model calls, {} downstream requests in {:.1} s (seed {})",
+            "{}: {cases}, {} requests, {} model calls, {} downstream requests in {:.1} s (seed {})",
             self.target,
-            st.cases,
             st.requests,
             st.model_calls,
             st.downstream_requests,
@@ -83,12 +94,16 @@ impl Report {
                 } else {
                     String::new()
                 };
+                // AGREE has no CWE of its own: no empty parentheses.
+                let cwe = match inv.cwe() {
+                    [] => String::new(),
+                    ids => format!(" ({})", ids.join(", ")),
+                };
                 let _ = writeln!(
                     s,
-                    "\n{} {} ({}): {}{note}",
+                    "\n{} {}{cwe}: {}{note}",
                     sev.as_str().to_uppercase(),
                     inv.id(),
-                    inv.cwe().join(", "),
                     inv.summary()
                 );
                 for f in group {

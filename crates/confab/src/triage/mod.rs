@@ -50,7 +50,12 @@ pub struct Reproduce {
 /// Run statistics.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Stats {
+    /// Every case run, the baselines included.
     pub cases: u64,
+    /// The valid requests run before the generated cases (one per principal and endpoint its
+    /// scope covers).
+    #[serde(default)]
+    pub baselines: u64,
     pub requests: u64,
     pub model_calls: u64,
     pub downstream_requests: u64,
