@@ -1,7 +1,8 @@
 """The confab pytest plugin (entry point ``pytest11``, name ``confab``).
 
-``pytest --confab-spec api.toml`` runs ``confab scan`` once per session, during collection,
-and turns each (endpoint, invariant) of the spec into a test item
+``pytest --confab-spec api.toml`` runs ``confab scan`` once per session, during collection, from
+the folder pytest was started in (from the ini file's folder for the ``confab_spec`` ini
+option), and turns each (endpoint, invariant) of the spec into a test item
 ``api.toml::ENDPOINT::INVARIANT``: it passes when the invariant held on that endpoint, fails
 with the findings (what was observed, the replay command, the curl line) when they fail the
 gate (``--confab-fail-on``, ``--confab-baseline``), and is skipped when its findings are below
@@ -132,8 +133,15 @@ def _opt(config: pytest.Config, name: str) -> str | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "confab: an (endpoint, invariant) item of a confab scan")
-    cwd = Path(config.invocation_params.dir)
-    spec = _opt(config, "spec")
+    invocation = Path(config.invocation_params.dir)
+    cwd = invocation
+    spec = config.getoption("--confab-spec")
+    if not spec and config.getini("confab_spec"):
+        # From the ini file: relative to the ini file's folder, and confab runs from there (the
+        # spec's command is relative to it), wherever pytest was started.
+        spec = str(config.getini("confab_spec"))
+        if config.inipath is not None:
+            cwd = config.inipath.parent
     options = None
     out_dir = None
     if spec:
@@ -152,7 +160,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as e:
             raise pytest.UsageError(f"confab_cases / confab_seed: {e}") from None
         out = config.getoption("--confab-out")
-        out_dir = None if not out else Path(out) if Path(out).is_absolute() else cwd / out
+        out_dir = None if not out else invocation / out  # an absolute `out` stays as it is
         extra: list[str] = []
         for arg in config.getoption("--confab-arg") or []:
             extra += shlex.split(arg)
@@ -161,7 +169,7 @@ def pytest_configure(config: pytest.Config) -> None:
             cases=cases_n,
             seed=seed_n,
             fail_on=fail_on,
-            baseline=[cwd / b for b in config.getoption("--confab-baseline") or []],
+            baseline=[invocation / b for b in config.getoption("--confab-baseline") or []],
             extra_args=extra,
         )
         if out_dir is not None:

@@ -41,6 +41,21 @@ def test_hardened_example_passes(pytester, flask_example, plugin_args, confab_bi
     result.stdout.fnmatch_lines(["*= confab =*", "examples/flask/hardened.toml: * cases*"])
 
 
+def test_ini_options_run_from_the_ini_folder(pytester, flask_example, plugin_args, confab_bin):
+    pytester.makeini(
+        "[pytest]\nconfab_spec = examples/flask/hardened.toml\nconfab_cases = 20\n"
+        "confab_fail_on = medium\n"
+    )
+    sub = pytester.mkdir("sub")
+    sub.joinpath("test_nothing.py").write_text("def test_ok():\n    pass\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(sub)  # the spec's command is relative to the ini file's folder, not this one
+        result = pytester.runpytest(*plugin_args, "-q", ".")
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=20, skipped=1)
+    result.stdout.fnmatch_lines(["*hardened.toml: 2? cases*"])
+
+
 def test_vulnerable_example_fails_the_right_items(pytester, flask_example, plugin_args, confab_bin):
     # A test of the user's own that reads the same scan through the fixture: no second scan.
     pytester.makepyfile(
