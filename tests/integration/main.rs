@@ -17,6 +17,7 @@ mod in_process;
 mod known_vectors;
 mod log_attribution;
 mod provenance;
+mod readme_walkthrough;
 mod reference_campaigns;
 mod reference_target;
 mod report_html;
