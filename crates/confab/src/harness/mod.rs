@@ -41,6 +41,7 @@ pub struct Server {
 }
 
 impl Server {
+    /// Serves `router` on an ephemeral loopback port.
     pub async fn start(router: Router) -> std::io::Result<Server> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
@@ -61,6 +62,7 @@ impl Server {
         })
     }
 
+    /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
