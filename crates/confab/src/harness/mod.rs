@@ -2,10 +2,10 @@
 //! servers (the client side, the fake model, the sink), starts and stops the target, and runs
 //! cases against it (docs/ARCHITECTURE.md §2–§3).
 
-//! The stages of a run, in order: [`plan`] (which cases, pure), [`run`] (start the fake model,
+//! The stages of a run, in order: [`plan`] (which cases, pure), [`run`](mod@run) (start the fake model,
 //! the sink and the target; stop them), [`campaign`] (baselines, then cases in batches),
 //! [`exchange`] (one case: send, collect, judge), [`shrink`] (group findings, shrink their
-//! examples), [`replay`] (rerun one finding), and [`session`] (cases one at a time, for
+//! examples), [`replay`](mod@replay) (rerun one finding), and [`session`] (cases one at a time, for
 //! property tests). [`fake_llm`] and [`sink`] are the two servers confab plays; [`process`]
 //! and [`logs`] run a target process and share out what it prints.
 

@@ -10,8 +10,8 @@
 //! even if escaping ever failed. Links a person clicks (CWE and OWASP pages) are plain
 //! `<a href>`s.
 //!
-//! This file draws the page and its summary; [`charts`] the SVG charts and the endpoint
-//! table, [`findings`] the findings with what was observed, and `remediation` the text per
+//! This file draws the page and its summary; `html/charts.rs` the SVG charts and the endpoint
+//! table, `html/findings.rs` the findings with what was observed, and `html/remediation.rs` the text per
 //! invariant.
 
 mod charts;
