@@ -13,7 +13,7 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// The `[auth]` section of a target spec: how tokens are verified (and, given private
 /// material, minted). Unknown keys are refused so that a typo never silently weakens a check.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// The algorithm pinned to the default key: HS256/384/512, RS256/384/512, PS256/384/512,
@@ -169,7 +169,10 @@ impl AuthConfig {
             return Err(invalid("secret_bytes", "must be between 16 and 1024"));
         }
         if self.cookie.as_deref().is_some_and(|c| {
-            c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            c.is_empty()
+                || !c
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         }) {
             return Err(invalid(
                 "cookie",

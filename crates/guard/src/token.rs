@@ -309,7 +309,9 @@ impl Guard {
         };
         let who = self.check_claims(&claims, now as f64, key, subject)?;
         if let Some(bound) = self.sessions.get(&who.sub)
-            && bound.iter().any(|(name, want)| all.get(name) != want.as_ref())
+            && bound
+                .iter()
+                .any(|(name, want)| all.get(name) != want.as_ref())
         {
             return Err(Rejection::SessionMismatch);
         }
