@@ -1355,3 +1355,87 @@ mod prepared_key_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod login_minting_tests {
+    use super::*;
+
+    /// Tokens for a principal that logged in start from its login's claims (the app's own
+    /// shape), re-signed; a bound claim changed or removed is what the guard then refuses.
+    #[test]
+    fn login_derived_tokens_keep_the_apps_claims() {
+        let src = r#"
+[auth]
+alg = "HS256"
+secret = "a-secret-a-secret-a-secret-a-secret"
+subject_claim = "id"
+bound_claims = ["session_stamp"]
+[auth.claims]
+typ = "session"
+[[principal]]
+name = "alice"
+"#;
+        let spec = Spec::parse(src, "t.toml", std::path::Path::new(".")).expect("spec");
+        let mut ctx = MintContext::for_spec(&spec, ScopeSet::new()).expect("ctx");
+        let mut guard = spec.guard().expect("guard");
+        let login: serde_json::Map<String, serde_json::Value> = serde_json::from_value(json!({
+            "id": "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11", "session_stamp": "st-1",
+            "typ": "session", "role": "user", "iat": 1, "exp": 2, "jti": "x"
+        }))
+        .expect("claims");
+        let mut claims = login.clone();
+        claims.remove("id");
+        ctx.set_principal(
+            0,
+            TokenPrincipal {
+                sub: "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11".into(),
+                scope: ScopeSet::new(),
+                claims,
+                from_login: true,
+            },
+        );
+        guard.bind_session(
+            "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11",
+            vec![("session_stamp".into(), Some(json!("st-1")))],
+        );
+        let now = 1_800_000_000;
+        let recipe = |family, variant| TokenRecipe {
+            family,
+            principal: 0,
+            variant,
+            skew_s: 0,
+            jti: 7,
+        };
+        let valid = recipe(TokenFamily::Valid, 0).mint(&ctx, now);
+        let token = valid.token.clone().expect("a token");
+        let payload: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').nth(1).expect("payload"))
+                .expect("base64"),
+        )
+        .expect("json");
+        assert_eq!(payload["id"], "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11");
+        assert_eq!(payload["session_stamp"], "st-1");
+        assert_eq!(payload["role"], "user");
+        assert_eq!(payload["exp"], now + 900, "fresh exp, not the login's");
+        assert!(payload.get("sub").is_none() && payload.get("scope").is_none());
+        let who = guard
+            .decide(&valid.header_bytes(), &ScopeSet::new(), now)
+            .expect("valid");
+        assert_eq!(who.sub, "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11");
+        for variant in 0..2 {
+            let stale = recipe(TokenFamily::SessionClaimChanged, variant).mint(&ctx, now);
+            assert_eq!(stale.expect, Expected::Reject(Rejection::SessionMismatch));
+            assert_eq!(
+                guard.decide(&stale.header_bytes(), &ScopeSet::new(), now),
+                Err(Rejection::SessionMismatch),
+                "variant {variant}"
+            );
+        }
+        let missing = recipe(TokenFamily::MissingSub, 0).mint(&ctx, now);
+        assert_eq!(
+            guard.decide(&missing.header_bytes(), &ScopeSet::new(), now),
+            Err(Rejection::MissingSub)
+        );
+    }
+}

@@ -516,4 +516,66 @@ mod tests {
         spec.fill_jwt_secret(&Secret::from("generated-secret-generated-secret"));
         assert!(spec.guard().is_ok());
     }
+
+    #[test]
+    fn generated_secrets_follow_secret_encoding() {
+        let with = |enc: &str| {
+            let src = format!(
+                "[auth]\nalg = \"HS256\"\nsecret = \"{{jwt_secret}}\"\nsecret_encoding = \"{enc}\"\nsecret_bytes = 32\n"
+            );
+            Spec::parse(&src, "t.toml", Path::new("."))
+                .expect("valid")
+                .generate_secret()
+        };
+        let fernet = with("base64url");
+        assert_eq!(fernet.len(), 44, "{fernet}");
+        assert!(fernet.ends_with('='));
+        assert!(!fernet.contains(['+', '/']));
+        assert_eq!(with("hex").len(), 64);
+        assert_eq!(with("base64").len(), 44);
+        let err = Spec::parse(
+            "[auth]\nalg = \"HS256\"\nsecret = \"x\"\nsecret_encoding = \"b32\"\n",
+            "t.toml",
+            Path::new("."),
+        )
+        .expect_err("unknown encoding");
+        assert_eq!(err.line, Some(4));
+    }
+
+    #[test]
+    fn real_app_keys_parse_and_are_checked() {
+        let src = r#"
+[auth]
+alg = "HS256"
+secret = "{jwt_secret}"
+[[principal]]
+name = "alice"
+owns = { chat = ["{setup.c}"], note = ["n-1"] }
+login = { path = "/login", form = { username = "a" }, token = "/access_token" }
+[[setup]]
+as = "alice"
+path = "/chats"
+body = { content = "{marker}" }
+save = { c = "/id" }
+[[endpoint]]
+name = "list"
+method = "GET"
+path = "/users"
+allow = ["bob"]
+"#;
+        let err = Spec::parse(src, "t.toml", Path::new(".")).expect_err("bob is unknown");
+        assert_eq!(err.key.as_deref(), Some("endpoint[0].allow"));
+        assert_eq!(err.line, Some(18));
+        let spec = Spec::parse(
+            &src.replace("\"bob\"", "\"alice\""),
+            "t.toml",
+            Path::new("."),
+        )
+        .expect("valid");
+        let alice = &spec.principals[0];
+        assert_eq!(alice.ids_of(Some("note")), ["n-1"]);
+        assert_eq!(alice.owns.len(), 2);
+        assert_eq!(spec.setup[0].method, Method::Post);
+        assert!(alice.login.as_ref().is_some_and(|l| l.form.is_some()));
+    }
 }
