@@ -418,7 +418,7 @@ fn client_auth(run: &Run, plan: &mut CasePlan, now: u64) -> ClientAuth {
             .map(|h| ("authorization".to_owned(), h.clone()))
             .collect()
     };
-    let by_cookie = run.spec.auth.cookie.is_some() && plan.recipe.token.jti % 3 == 0;
+    let by_cookie = run.spec.auth.cookie.is_some() && plan.recipe.token.jti.is_multiple_of(3);
     if by_cookie {
         if let (Some(t), [one]) = (&plan.token.token, authorization.as_slice())
             && one == &format!("Bearer {t}")

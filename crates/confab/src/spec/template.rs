@@ -98,9 +98,9 @@ impl Vars<'_> {
                 rest = &inner[close + 2..];
                 continue;
             }
-            if tail.starts_with("{{") {
+            if let Some(after) = tail.strip_prefix("{{") {
                 out.push_str("{{");
-                rest = &tail[2..];
+                rest = after;
                 continue;
             }
             match tail[1..].find('}') {
