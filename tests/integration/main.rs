@@ -25,3 +25,4 @@ mod report_sarif;
 mod scrub_cli;
 mod scrubber;
 mod testing_api;
+mod webapp_campaigns;

@@ -18,11 +18,12 @@ pub mod process;
 pub mod replay;
 pub mod run;
 pub mod session;
+pub(crate) mod setup;
 pub mod shrink;
 pub mod sink;
 
 pub use exchange::Exchange;
-pub use plan::{Options, Progress, planned, planned_count};
+pub use plan::{Options, Progress, Status, planned, planned_count};
 pub use replay::{ReplayFile, replay};
 pub use run::{CampaignError, IN_PROCESS_LABEL, run, run_called};
 pub use session::Session;

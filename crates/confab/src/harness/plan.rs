@@ -36,7 +36,12 @@ pub struct Options {
     /// started is stopped and the run ends with [`CampaignError::Interrupted`](super::CampaignError::Interrupted).
     /// The library never installs a signal handler of its own.
     pub cancel: Option<CancellationToken>,
+    /// Told what confab is waiting for (a slow target's start); the CLI prints it.
+    pub status: Option<Status>,
 }
+
+/// Called with a line of status while confab waits.
+pub type Status = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Default for Options {
     fn default() -> Self {
@@ -51,6 +56,7 @@ impl Default for Options {
             progress: None,
             explicit: Vec::new(),
             cancel: None,
+            status: None,
         }
     }
 }
