@@ -80,6 +80,8 @@ pub enum Tool {
     PyJwt,
     /// python3 with the Flask example's packages (examples/flask/requirements.txt).
     Flask,
+    /// python3 with the web-app example's packages (examples/webapp/requirements.txt).
+    WebApp,
     /// A headless Chromium (`CONFAB_CHROMIUM`, or chromium / google-chrome on PATH).
     Chromium,
 }
@@ -96,6 +98,7 @@ impl Tool {
             Tool::Python3 => python("pass"),
             Tool::PyJwt => python("import jwt"),
             Tool::Flask => python("import flask, jwt, openai, requests"),
+            Tool::WebApp => python("import fastapi, uvicorn, jwt, openai, cryptography"),
             Tool::Chromium => chromium_path().is_some(),
         }
     }
@@ -105,6 +108,7 @@ impl Tool {
             Tool::Python3 => "install python3",
             Tool::PyJwt => "pip install -r tests/requirements.txt",
             Tool::Flask => "pip install -r examples/flask/requirements.txt",
+            Tool::WebApp => "pip install -r examples/webapp/requirements.txt",
             Tool::Chromium => {
                 "install chromium (Debian: scripts/ensure-apt.sh chromium) or point \
                  CONFAB_CHROMIUM at a Chromium or Chrome binary"

@@ -8,21 +8,8 @@ use crate::common::repo_path;
 use serde_json::Value;
 use std::process::Command;
 
-/// FastAPI, PyJWT, openai and cryptography (examples/webapp/requirements.txt); skipped locally
-/// without them, a failure in CI.
 fn webapp_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import fastapi, uvicorn, jwt, openai, cryptography"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "CI must install examples/webapp/requirements.txt"
-    );
-    if !ok {
-        eprintln!("skipped: pip install -r examples/webapp/requirements.txt to run this test");
-    }
-    ok
+    crate::common::require(crate::common::Tool::WebApp)
 }
 
 fn scan(spec: &str, cases: u32) -> (i32, Value) {
