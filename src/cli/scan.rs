@@ -153,6 +153,10 @@ pub struct ScanArgs {
     /// No progress output, no summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Run to the end even when an `llm = true` endpoint never calls the model (otherwise the
+    /// reports are written, with the warning, and confab exits 2).
+    #[arg(long)]
+    pub allow_no_model: bool,
 }
 
 #[derive(clap::Args)]
@@ -394,7 +398,14 @@ pub fn scan(args: ScanArgs) -> ExitCode {
                 duration_ms = report.stats.duration_ms,
                 "campaign finished"
             );
-            emit(&report, &outputs, &gate, &ctx)
+            let code = emit(&report, &outputs, &gate, &ctx);
+            if !report.stats.warnings.is_empty() && !args.allow_no_model {
+                for w in &report.stats.warnings {
+                    eprintln!("confab: scan: {w}");
+                }
+                return ExitCode::from(2);
+            }
+            code
         }
         Err(e) => fail_campaign(&e),
     }

@@ -426,9 +426,15 @@ fn summary(r: &Report, ctx: &SpecContext, gate: &Gate, mask: &Masking) -> String
                 .to_owned(),
         ));
     }
-    let mut s = String::from(
-        "<section id=\"summary\">\n<h2>Summary</h2>\n<div class=\"card\"><dl class=\"facts\">\n",
-    );
+    let mut s = String::from("<section id=\"summary\">\n<h2>Summary</h2>\n");
+    for w in &st.warnings {
+        let _ = writeln!(
+            s,
+            "<div class=\"verdict warn\" role=\"alert\">Warning<small>{}</small></div>",
+            escape(&mask.mask(w))
+        );
+    }
+    s.push_str("<div class=\"card\"><dl class=\"facts\">\n");
     for (k, v) in rows {
         let _ = writeln!(s, "<dt>{k}</dt><dd>{v}</dd>");
     }

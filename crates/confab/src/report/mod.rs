@@ -63,6 +63,9 @@ impl Report {
             st.duration_ms as f64 / 1000.0,
             st.seed
         );
+        for w in &st.warnings {
+            let _ = writeln!(s, "WARNING: {w}");
+        }
         if st.one_at_a_time {
             let _ = writeln!(
                 s,

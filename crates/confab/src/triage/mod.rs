@@ -82,6 +82,10 @@ pub struct Stats {
     /// prompt's nonce, so concurrent cases could not be told apart.
     #[serde(default)]
     pub one_at_a_time: bool,
+    /// What keeps the run from testing what it should (an `llm = true` endpoint that never
+    /// called the model, say): every report format shows these first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The whole result of a campaign.
