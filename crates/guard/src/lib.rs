@@ -15,6 +15,7 @@
 //!    `iss`/`aud` exactly as configured, `sub` present;
 //! 6. scopes (RFC 8693 §4.2): every required scope token granted, compared exactly.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod audit;
 pub mod bearer;

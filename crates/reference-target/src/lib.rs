@@ -22,6 +22,8 @@
 //! database, like many real services that defer to the resource server. An id the target has
 //! not yet seen owned by the caller is not "owned", so the model cannot introduce it.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod flaws;
 pub mod llm;
 
@@ -125,24 +127,25 @@ impl Default for LogSink {
     }
 }
 
-/// The buffer behind [`LogSink::memory`].
+/// The lines a [`LogSink::memory`] captured, for tests to read (not the harness's log capture:
+/// this is the reference target's own).
 #[derive(Clone, Default)]
-pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+pub struct CapturedLog(Arc<Mutex<Vec<u8>>>);
 
-impl LogBuffer {
+impl CapturedLog {
     /// Everything logged so far.
     pub fn contents(&self) -> String {
         String::from_utf8_lossy(&lock(&self.0)).into_owned()
     }
 }
 
-impl fmt::Debug for LogBuffer {
+impl fmt::Debug for CapturedLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LogBuffer({} bytes)", lock(&self.0).len())
+        write!(f, "CapturedLog({} bytes)", lock(&self.0).len())
     }
 }
 
-struct BufferWriter(LogBuffer);
+struct BufferWriter(CapturedLog);
 
 impl Write for BufferWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -165,8 +168,8 @@ impl LogSink {
     }
 
     /// A sink that keeps lines in memory, and the handle to read them.
-    pub fn memory() -> (LogSink, LogBuffer) {
-        let buf = LogBuffer::default();
+    pub fn memory() -> (LogSink, CapturedLog) {
+        let buf = CapturedLog::default();
         let sink = LogSink(Arc::new(Mutex::new(Box::new(BufferWriter(buf.clone())))));
         (sink, buf)
     }

@@ -19,7 +19,7 @@
 //!   capitals in a row; random base64 has them at every third pair.
 
 use super::runs::{ByteClass, class_of, each_run};
-use super::{FindingKind, Hit, HitDetail};
+use super::{Hit, HitDetail, RedactionKind};
 
 /// Shortest run that may be flagged.
 pub const MIN_RUN: usize = 24;
@@ -54,7 +54,7 @@ pub fn scan(hay: &[u8], out: &mut Vec<Hit>) {
                 end,
                 ctx: run.start,
                 rule: "high_entropy",
-                kind: FindingKind::HighEntropy,
+                kind: RedactionKind::HighEntropy,
                 detail: HitDetail::None,
             });
         }
@@ -85,7 +85,7 @@ fn scan_simple(hay: &[u8], out: &mut Vec<Hit>) {
                 end: i,
                 ctx: s,
                 rule: "high_entropy",
-                kind: FindingKind::HighEntropy,
+                kind: RedactionKind::HighEntropy,
                 detail: HitDetail::None,
             });
         }

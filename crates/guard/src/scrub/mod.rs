@@ -61,7 +61,7 @@ pub fn marker(rule: &str) -> String {
     format!("[REDACTED:{rule}]")
 }
 
-/// What a registered secret is. Its snake_case name is the rule id of its findings.
+/// What a registered secret is. Its snake_case name is the rule id of its redactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretKind {
@@ -106,10 +106,10 @@ impl SecretKind {
     }
 }
 
-/// Which family a finding comes from.
+/// Which family a redaction comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FindingKind {
+pub enum RedactionKind {
     RegisteredSecret,
     Credential,
     SystemPrompt,
@@ -117,15 +117,15 @@ pub enum FindingKind {
     HighEntropy,
 }
 
-impl FindingKind {
+impl RedactionKind {
     /// Lower wins when matches of several families merge.
     fn priority(self) -> u8 {
         match self {
-            FindingKind::RegisteredSecret => 0,
-            FindingKind::Credential => 1,
-            FindingKind::SystemPrompt => 2,
-            FindingKind::Pii => 3,
-            FindingKind::HighEntropy => 4,
+            RedactionKind::RegisteredSecret => 0,
+            RedactionKind::Credential => 1,
+            RedactionKind::SystemPrompt => 2,
+            RedactionKind::Pii => 3,
+            RedactionKind::HighEntropy => 4,
         }
     }
 }
@@ -144,10 +144,10 @@ pub fn rule_ids() -> Vec<&'static str> {
 /// One redaction. It never holds the redacted bytes: only where they were, which rule matched
 /// and a description (length, encoding, label).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Finding {
+pub struct Redaction {
     /// Rule id, as in the marker `[REDACTED:<rule>]`.
     pub rule: &'static str,
-    pub kind: FindingKind,
+    pub kind: RedactionKind,
     /// Byte offset of the first redacted byte in the input (the whole stream for
     /// [`scrub_stream`]).
     pub start: u64,
@@ -163,7 +163,7 @@ pub struct Finding {
     pub description: String,
 }
 
-impl Finding {
+impl Redaction {
     /// The redacted byte range.
     pub fn range(&self) -> Range<u64> {
         self.start..self.end
@@ -243,7 +243,7 @@ pub(crate) struct Hit {
     /// of `key = value` or `Bearer <token>`. The stream scanner never cuts between the two.
     pub ctx: usize,
     pub rule: &'static str,
-    pub kind: FindingKind,
+    pub kind: RedactionKind,
     pub detail: HitDetail,
 }
 
@@ -302,7 +302,7 @@ impl ScrubberBuilder {
         self
     }
 
-    /// Registers an exact secret and all its encodings. `label` names it in findings (it must
+    /// Registers an exact secret and all its encodings. `label` names it in redactions (it must
     /// not itself be secret).
     pub fn secret(
         &mut self,
@@ -470,7 +470,7 @@ impl fmt::Debug for Scrubber {
 pub struct Scrubbed<'a> {
     /// The redacted text (borrowed when nothing was found).
     pub text: Cow<'a, [u8]>,
-    pub findings: Vec<Finding>,
+    pub redactions: Vec<Redaction>,
 }
 
 impl Scrubber {
@@ -492,40 +492,40 @@ impl Scrubber {
         self.max_literal
     }
 
-    /// Redacts `text`; findings are in `text`'s coordinates, in order.
+    /// Redacts `text`; redactions are in `text`'s coordinates, in order.
     pub fn scrub<'a>(&self, text: &'a [u8]) -> Scrubbed<'a> {
         let regions = self.regions(text);
         if regions.is_empty() {
             return Scrubbed {
                 text: Cow::Borrowed(text),
-                findings: Vec::new(),
+                redactions: Vec::new(),
             };
         }
         let (out, _) = render(text, &regions);
-        let findings = regions.iter().map(|r| self.finding(r, 0)).collect();
+        let redactions = regions.iter().map(|r| self.redaction(r, 0)).collect();
         Scrubbed {
             text: Cow::Owned(out),
-            findings,
+            redactions,
         }
     }
 
     /// [`Scrubber::scrub`] for UTF-8 text. A registered binary secret may end inside a UTF-8
     /// sequence; such split characters come out as U+FFFD.
-    pub fn scrub_str(&self, text: &str) -> (String, Vec<Finding>) {
+    pub fn scrub_str(&self, text: &str) -> (String, Vec<Redaction>) {
         let s = self.scrub(text.as_bytes());
         let out = match s.text {
             Cow::Borrowed(_) => text.to_owned(),
             Cow::Owned(v) => String::from_utf8(v)
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         };
-        (out, s.findings)
+        (out, s.redactions)
     }
 
-    /// The findings [`Scrubber::scrub`] would report, without building the output.
-    pub fn find(&self, text: &[u8]) -> Vec<Finding> {
+    /// The redactions [`Scrubber::scrub`] would report, without building the output.
+    pub fn find(&self, text: &[u8]) -> Vec<Redaction> {
         self.regions(text)
             .iter()
-            .map(|r| self.finding(r, 0))
+            .map(|r| self.redaction(r, 0))
             .collect()
     }
 
@@ -544,7 +544,7 @@ impl Scrubber {
             let mut pat = Vec::new();
             self.patterns.scan(text, &mut pat);
             hits.extend(pat.into_iter().filter(|h| match h.kind {
-                FindingKind::Pii => self.config.pii,
+                RedactionKind::Pii => self.config.pii,
                 _ => self.config.credentials,
             }));
         }
@@ -594,7 +594,7 @@ impl Scrubber {
                     .scan_window(out, pos.max(w.start), w.end, &mut pat);
             }
             hits.extend(pat.into_iter().filter(|h| match h.kind {
-                FindingKind::Pii => self.config.pii,
+                RedactionKind::Pii => self.config.pii,
                 _ => self.config.credentials,
             }));
         }
@@ -641,7 +641,7 @@ impl Scrubber {
                 end: e,
                 ctx: s,
                 rule: kind.as_str(),
-                kind: FindingKind::RegisteredSecret,
+                kind: RedactionKind::RegisteredSecret,
                 detail: HitDetail::Secret(idx, enc),
             });
         });
@@ -695,7 +695,7 @@ impl Scrubber {
         regions
     }
 
-    fn finding(&self, r: &Region, base: u64) -> Finding {
+    fn redaction(&self, r: &Region, base: u64) -> Redaction {
         let len = r.end - r.start;
         let (label, encoding, description) = match r.rep.detail {
             HitDetail::Secret(i, enc) => {
@@ -718,7 +718,7 @@ impl Scrubber {
             }
             HitDetail::None => (None, None, format!("{len} bytes ({})", r.rep.rule)),
         };
-        Finding {
+        Redaction {
             rule: r.rep.rule,
             kind: r.rep.kind,
             start: base + r.start as u64,

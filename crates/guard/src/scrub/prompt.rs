@@ -11,7 +11,7 @@
 //! matched (too short to tell apart from ordinary text). A redaction marker breaks word runs.
 //! Hashes are 64-bit FNV-1a; a collision could only over-redact.
 
-use super::{FindingKind, Hit, HitDetail, MARKER_PREFIX};
+use super::{Hit, HitDetail, MARKER_PREFIX, RedactionKind};
 use std::collections::HashMap;
 
 fn word_byte(b: u8) -> bool {
@@ -131,7 +131,7 @@ impl PromptIndex {
                     end: e,
                     ctx: s,
                     rule: "system_prompt",
-                    kind: FindingKind::SystemPrompt,
+                    kind: RedactionKind::SystemPrompt,
                     detail: HitDetail::Prompt(p),
                 });
             }

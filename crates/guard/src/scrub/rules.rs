@@ -7,7 +7,7 @@
 //! Every repetition that may be long is unbounded in the regex (`+`, `{n,}`) and checked in
 //! code, because a bounded repetition like `{0,4096}` is unrolled into thousands of NFA states.
 
-use super::{FindingKind, Hit, HitDetail};
+use super::{Hit, HitDetail, RedactionKind};
 use regex_automata::{Anchored, Input, meta, util::syntax};
 use std::sync::LazyLock;
 
@@ -33,13 +33,13 @@ enum Check {
 
 struct Rule {
     id: &'static str,
-    kind: FindingKind,
+    kind: RedactionKind,
     re: &'static str,
     check: Check,
 }
 
-const CRED: FindingKind = FindingKind::Credential;
-const PII: FindingKind = FindingKind::Pii;
+const CRED: RedactionKind = RedactionKind::Credential;
+const PII: RedactionKind = RedactionKind::Pii;
 
 /// Order matters: the combined regex is leftmost-first, so at one start position the rule
 /// listed first wins (Anthropic before OpenAI; SSN and US phone before the card rule).
