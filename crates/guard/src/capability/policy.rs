@@ -2,9 +2,7 @@
 //! on it ([`EffectivePrivilege`]): where the HTTP, tool and URL checks are applied.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::str::FromStr;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::http::{Capability, Method, MethodScopes};

@@ -2,7 +2,6 @@
 //! ([`AuthorizedCall`]) and why a call was refused ([`ToolDenial`]).
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use serde::Deserialize;
 use serde_json::Value;
