@@ -65,15 +65,36 @@ fn default_leeway() -> u64 {
 
 /// A problem with the `[auth]` configuration. Names the key; never shows key material.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
+    /// A value is missing, malformed or unsafe (an unknown or `none` algorithm, a short HMAC
+    /// secret, a key that does not parse).
     #[error("auth.{key}: {problem}")]
-    Invalid { key: String, problem: String },
+    Invalid {
+        /// The configuration key, e.g. `alg` or `keys[2].key_file`.
+        key: String,
+        /// What is wrong with it, without its value.
+        problem: String,
+    },
+    /// A key file named in the configuration could not be read.
     #[error("auth.{key}: cannot read {path}: {source}")]
     Read {
+        /// The configuration key that named the file.
         key: String,
+        /// The file, as resolved against the configuration's folder.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl ConfigError {
+    /// The configuration key the error is about, e.g. `alg` or `keys[2].key_file`.
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigError::Invalid { key, .. } | ConfigError::Read { key, .. } => key,
+        }
+    }
 }
 
 fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {

@@ -180,21 +180,41 @@ impl Redaction {
 
 /// Why a scrubber could not be built. Messages name labels, never secret bytes.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ScrubError {
+    /// A secret shorter than [`MIN_SECRET_LEN`]: it would match ordinary text.
     #[error("secret {label:?} is shorter than {MIN_SECRET_LEN} bytes")]
-    SecretTooShort { label: String },
+    SecretTooShort {
+        /// The secret's registration label.
+        label: String,
+    },
+    /// A secret longer than [`MAX_SECRET_LEN`]: its encodings would bound the stream overlap.
     #[error("secret {label:?} is longer than {MAX_SECRET_LEN} bytes")]
-    SecretTooLong { label: String },
+    SecretTooLong {
+        /// The secret's registration label.
+        label: String,
+    },
+    /// The secret, or one of its encodings, occurs in a redaction marker or can be completed
+    /// by one: redacting would then never terminate, or the output would still hold it.
     #[error(
         "secret {label:?} (or one of its encodings) occurs in a redaction marker or can be completed by one"
     )]
-    CollidesWithMarker { label: String },
+    CollidesWithMarker {
+        /// The secret's registration label.
+        label: String,
+    },
+    /// A system prompt with fewer words than [`ScrubConfig::prompt_span_words`]: no span of it
+    /// could ever be detected.
     #[error("system prompt {label:?} has {words} words, fewer than the span length {min}")]
     PromptTooShort {
+        /// The prompt's registration label.
         label: String,
+        /// How many words it has.
         words: usize,
+        /// The configured span length.
         min: usize,
     },
+    /// The literal automaton or a pattern failed to compile (a size limit, say).
     #[error("scrubber rules failed to build: {0}")]
     Build(String),
 }
