@@ -43,12 +43,21 @@ pub struct ReferenceConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
     #[error("{0} is not set")]
+    /// A required variable is not set.
     Missing(&'static str),
     #[error("{var}: {problem}")]
-    Invalid { var: &'static str, problem: String },
+    /// A variable is set but unusable.
+    Invalid {
+        /// The variable's name.
+        var: &'static str,
+        /// What is wrong with it, without its value.
+        problem: String,
+    },
     #[error("JWT settings: {0}")]
+    /// The JWT settings do not make a guard.
     Guard(#[from] ConfigError),
     #[error("cannot build the target: {0}")]
+    /// The HTTP client or a guard structure could not be built.
     Build(String),
 }
 

@@ -53,6 +53,7 @@ impl Write for BufferWriter {
 }
 
 impl LogSink {
+    /// A sink that writes to the process's stderr (the CLI's choice).
     pub fn stderr() -> LogSink {
         LogSink(Arc::new(Mutex::new(Box::new(std::io::stderr()))))
     }

@@ -212,19 +212,29 @@ pub enum RequestDenial {
     Url(#[source] UrlDenial),
     /// No declared capability matches the method and path (or the path has a query).
     #[error("no declared capability for {method} {path}")]
-    NoCapability { method: Method, path: Excerpt },
+    NoCapability {
+        /// The request's method.
+        method: Method,
+        /// An excerpt of the request's path.
+        path: Excerpt,
+    },
     /// A capability matches, but its scope is not in the effective privilege.
     #[error("capability {capability} needs scope {required}, not in the effective privilege")]
     InsufficientScope {
+        /// The capability, as declared.
         capability: String,
+        /// The scope it needs.
         required: String,
     },
     /// A path parameter failed provenance.
     #[error("capability {capability}: parameter {param}: {error}")]
     Id {
+        /// The capability that matched.
         capability: String,
+        /// The `{placeholder}` whose value was refused.
         param: String,
         #[source]
+        /// Why provenance refused it.
         error: IdError,
     },
 }

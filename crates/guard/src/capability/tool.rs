@@ -180,30 +180,54 @@ pub enum ToolDenial {
     },
     /// The tool's scope is not in the effective privilege.
     #[error("tool {tool} needs scope {required}, not in the effective privilege")]
-    InsufficientScope { tool: String, required: String },
+    InsufficientScope {
+        /// The tool's name.
+        tool: String,
+        /// The scope it needs.
+        required: String,
+    },
     /// The arguments are not a JSON object (nor a string holding one, of at most
     /// [`MAX_ARGUMENTS_BYTES`]).
     #[error("tool {tool}: arguments are not a JSON object")]
-    ArgumentsNotObject { tool: String },
+    ArgumentsNotObject {
+        /// The tool's name.
+        tool: String,
+    },
     /// An argument the schema does not declare.
     #[error("tool {tool}: undeclared argument {arg}")]
-    UnexpectedArgument { tool: String, arg: Excerpt },
+    UnexpectedArgument {
+        /// The tool's name.
+        tool: String,
+        /// An excerpt of the argument's name.
+        arg: Excerpt,
+    },
     /// A required argument is absent or null.
     #[error("tool {tool}: missing argument {arg}")]
-    MissingArgument { tool: String, arg: String },
+    MissingArgument {
+        /// The tool's name.
+        tool: String,
+        /// The argument's name.
+        arg: String,
+    },
     /// An argument of the wrong JSON type.
     #[error("tool {tool}: argument {arg} must be a {expected}")]
     WrongType {
+        /// The tool's name.
         tool: String,
+        /// The argument's name.
         arg: String,
+        /// The type the schema declares.
         expected: &'static str,
     },
     /// A resource argument that failed provenance.
     #[error("tool {tool}: argument {arg}: {error}")]
     Id {
+        /// The tool's name.
         tool: String,
+        /// The argument's name.
         arg: String,
         #[source]
+        /// Why provenance refused it.
         error: IdError,
     },
 }

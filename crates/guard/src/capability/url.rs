@@ -129,7 +129,9 @@ pub const MAX_URL_LEN: usize = 2048;
 /// A URL scheme confab lets through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scheme {
+    /// `http`.
     Http,
+    /// `https`.
     Https,
 }
 
@@ -154,8 +156,11 @@ impl Scheme {
 /// A parsed host: a lowercase DNS name, or an IP literal in canonical form.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Host {
+    /// A DNS name, lowercase, without a trailing dot.
     Name(String),
+    /// An IPv4 literal.
     V4(Ipv4Addr),
+    /// An IPv6 literal (written in brackets in a URL).
     V6(Ipv6Addr),
 }
 

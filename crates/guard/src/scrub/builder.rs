@@ -34,6 +34,7 @@ impl fmt::Debug for ScrubberBuilder {
 }
 
 impl ScrubberBuilder {
+    /// A builder with the default configuration and nothing registered.
     pub fn new() -> Self {
         ScrubberBuilder::default()
     }

@@ -11,18 +11,22 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Encoding {
+    /// The bytes as registered.
     Raw,
     /// Standard base64, padded or not, at any of the three byte alignments inside a blob.
     Base64,
     /// URL-safe base64 (RFC 4648 §5), any alignment.
     Base64Url,
+    /// Lowercase hex.
     HexLower,
+    /// Uppercase hex.
     HexUpper,
     /// Percent-encoding of every byte outside RFC 3986 "unreserved", `%XX` upper or lower.
     Percent,
 }
 
 impl Encoding {
+    /// The name used in descriptions, e.g. `base64url`.
     pub fn as_str(self) -> &'static str {
         match self {
             Encoding::Raw => "raw",
@@ -34,6 +38,7 @@ impl Encoding {
         }
     }
 
+    /// True for the two base64 alphabets.
     pub fn is_base64(self) -> bool {
         matches!(self, Encoding::Base64 | Encoding::Base64Url)
     }

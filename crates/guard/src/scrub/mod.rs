@@ -86,6 +86,7 @@ pub enum SecretKind {
 }
 
 impl SecretKind {
+    /// Every kind except [`SecretKind::Custom`], in rule-id order.
     pub const ALL: [SecretKind; 5] = [
         SecretKind::BearerToken,
         SecretKind::TokenSignature,
@@ -118,10 +119,15 @@ impl SecretKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RedactionKind {
+    /// A value registered with [`ScrubberBuilder::secret`], in any of its encodings.
     RegisteredSecret,
+    /// A credential pattern: JWT, cloud and SaaS keys, PEM blocks, `Bearer` values.
     Credential,
+    /// A verbatim span of a registered system prompt.
     SystemPrompt,
+    /// Personal data: emails, phone numbers, payment cards, US SSNs.
     Pii,
+    /// A high-entropy base64 run that matched no other rule.
     HighEntropy,
 }
 
@@ -155,6 +161,7 @@ pub fn rule_ids() -> Vec<&'static str> {
 pub struct Redaction {
     /// Rule id, as in the marker `[REDACTED:<rule>]`.
     pub rule: &'static str,
+    /// Which detector family found it.
     pub kind: RedactionKind,
     /// Byte offset of the first redacted byte in the input (the whole stream for
     /// [`scrub_stream`]).

@@ -72,10 +72,12 @@ impl fmt::Debug for Scrubber {
 pub struct Scrubbed<'a> {
     /// The redacted text (borrowed when nothing was found).
     pub text: Cow<'a, [u8]>,
+    /// The redactions, in `text`'s coordinates and in order.
     pub redactions: Vec<Redaction>,
 }
 
 impl Scrubber {
+    /// A [`ScrubberBuilder`] with the default configuration.
     pub fn builder() -> ScrubberBuilder {
         ScrubberBuilder::new()
     }
@@ -85,6 +87,7 @@ impl Scrubber {
         ScrubberBuilder::new().build()
     }
 
+    /// The configuration it was built with.
     pub fn config(&self) -> &ScrubConfig {
         &self.config
     }

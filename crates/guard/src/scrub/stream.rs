@@ -57,8 +57,11 @@ impl Default for StreamOptions {
 /// Totals of one stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// Bytes read from the input.
     pub bytes_in: u64,
+    /// Bytes written to the output.
     pub bytes_out: u64,
+    /// Redactions made.
     pub redactions: u64,
 }
 
