@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust tests (property tests, known vectors, fuzz corpus replay, CLI and
-# harness end to end, campaigns against the Flask example target) and the Flask target's own
-# pytest suite. Python packages go into .venv/ (created on first run); chromium is installed
-# with apt-get when missing (as root, or through sudo).
+# The whole test suite: Rust tests of every crate (property tests, known vectors, fuzz corpus
+# replay, CLI and harness end to end, campaigns against the example targets) and the example
+# targets' own pytest suites.
+#
+# Needs: the Rust toolchain, python3 with venv, and (for chromium, when it is missing) apt-get
+# as root or through sudo. Python packages go into .venv/ (created on first run). Every test
+# that needs one of these tools fails when it is missing (CONFAB_REQUIRE_TOOLS=1), instead of
+# skipping as a plain `cargo test` does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python3 ]; then
@@ -13,7 +17,7 @@ fi
 export PATH="$PWD/.venv/bin:$PATH"
 # chromium (headless) renders the HTML report in its browser test.
 scripts/ensure-apt.sh chromium
-chromium --version 2>/dev/null || true
+export CONFAB_REQUIRE_TOOLS=1
 
-cargo test
+cargo test --workspace
 CONFAB_BIN="$PWD/target/debug/confab" python3 -m pytest -q examples/flask/test_app.py

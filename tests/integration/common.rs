@@ -68,19 +68,116 @@ pub fn reference_endpoints() -> Vec<confab::report::EndpointInfo> {
     ]
 }
 
-/// The Flask example needs its Python packages (scripts/test.sh installs them into .venv):
-/// skipped locally without them (with a note), a failure in CI.
-pub fn flask_available() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import flask, jwt, openai, requests"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok || std::env::var_os("CI").is_none(),
-        "CI must install examples/flask/requirements.txt"
-    );
-    if !ok {
-        eprintln!("skipped: pip install -r examples/flask/requirements.txt to run this test");
+/// A tool some tests need beyond Rust: the one skip policy of the suite. Missing, a test
+/// skips with a note saying how to install it; with `CONFAB_REQUIRE_TOOLS=1` (set by
+/// `scripts/test.sh`, so in CI) a missing tool fails the test instead, so CI never passes by
+/// skipping.
+#[derive(Clone, Copy, Debug)]
+pub enum Tool {
+    /// `python3` on PATH.
+    Python3,
+    /// python3 with PyJWT (tests/requirements.txt).
+    PyJwt,
+    /// python3 with the Flask example's packages (examples/flask/requirements.txt).
+    Flask,
+    /// A headless Chromium (`CONFAB_CHROMIUM`, or chromium / google-chrome on PATH).
+    Chromium,
+}
+
+impl Tool {
+    fn available(self) -> bool {
+        let python = |code: &str| {
+            std::process::Command::new("python3")
+                .args(["-c", code])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        match self {
+            Tool::Python3 => python("pass"),
+            Tool::PyJwt => python("import jwt"),
+            Tool::Flask => python("import flask, jwt, openai, requests"),
+            Tool::Chromium => chromium_path().is_some(),
+        }
     }
-    ok
+
+    fn install_hint(self) -> &'static str {
+        match self {
+            Tool::Python3 => "install python3",
+            Tool::PyJwt => "pip install -r tests/requirements.txt",
+            Tool::Flask => "pip install -r examples/flask/requirements.txt",
+            Tool::Chromium => {
+                "install chromium (Debian: scripts/ensure-apt.sh chromium) or point \
+                 CONFAB_CHROMIUM at a Chromium or Chrome binary"
+            }
+        }
+    }
+}
+
+/// Whether `tool` is there; see [`Tool`] for what happens when it is not.
+pub fn require(tool: Tool) -> bool {
+    if tool.available() {
+        return true;
+    }
+    let required = std::env::var("CONFAB_REQUIRE_TOOLS").as_deref() == Ok("1");
+    assert!(
+        !required,
+        "{tool:?} is missing and CONFAB_REQUIRE_TOOLS=1: {}",
+        tool.install_hint()
+    );
+    eprintln!("skipped: {tool:?} is missing ({})", tool.install_hint());
+    false
+}
+
+/// The Flask example's packages: [`require`]`(Tool::Flask)`.
+pub fn flask_available() -> bool {
+    require(Tool::Flask)
+}
+
+/// The headless browser the HTML report tests render in, if there is one.
+pub fn chromium_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CONFAB_CHROMIUM") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ]
+    .iter()
+    .find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The resource kind `doc` with the default id pattern.
+pub fn doc() -> confab::guard::ResourceKind {
+    confab::guard::ResourceKind::with_default_pattern("doc").expect("constant kind")
+}
+
+/// alice owns doc-a1 and doc-a2 and may read the shared doc-pub; bob owns doc-b1.
+pub fn store() -> confab::guard::MemoryPermissions {
+    let mut s = confab::guard::MemoryPermissions::new();
+    s.own("alice", "doc", "doc-a1")
+        .own("alice", "doc", "doc-a2")
+        .share("alice", "doc", "doc-pub")
+        .own("bob", "doc", "doc-b1");
+    s
+}
+
+/// Run statistics for hand-made reports.
+pub fn sample_stats() -> confab::report::Stats {
+    confab::report::Stats {
+        cases: 64,
+        requests: 100,
+        model_calls: 30,
+        downstream_requests: 20,
+        duration_ms: 1234,
+        seed: 7,
+        one_at_a_time: false,
+        ..Default::default()
+    }
 }

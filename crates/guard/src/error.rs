@@ -63,8 +63,13 @@ pub enum Rejection {
     /// `aud` missing or not containing the configured audience (RFC 7519 §4.1.3, RFC 9068 §4,
     /// RFC 8725 §3.9).
     AudienceMismatch,
-    /// No `sub` claim, or an empty one (RFC 9068 §2.2).
+    /// No `sub` claim (or the configured subject claim), or an empty one (RFC 9068 §2.2).
     MissingSub,
+    /// A claim the app binds to the caller's session (`[auth] bound_claims`, e.g. a
+    /// `session_stamp`) is missing or differs from the one the caller's login was issued. An
+    /// application rule rather than an RFC one: a resource server may check more than RFC 9068
+    /// §4 lists, and this is the check a logout or a password change relies on.
+    SessionMismatch,
     /// Valid token, but its scopes do not include the endpoint's: 403 `insufficient_scope`
     /// (RFC 6750 §3.1; scope tokens compared exactly, RFC 8693 §4.2).
     InsufficientScope,
@@ -72,7 +77,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every rejection, in the order the guard checks.
-    pub const ALL: [Rejection; 22] = [
+    pub const ALL: [Rejection; 23] = [
         Rejection::MissingCredentials,
         Rejection::UnsupportedScheme,
         Rejection::MalformedHeader,
@@ -94,6 +99,7 @@ impl Rejection {
         Rejection::IssuerMismatch,
         Rejection::AudienceMismatch,
         Rejection::MissingSub,
+        Rejection::SessionMismatch,
         Rejection::InsufficientScope,
     ];
 
@@ -121,6 +127,7 @@ impl Rejection {
             Rejection::IssuerMismatch => "issuer_mismatch",
             Rejection::AudienceMismatch => "audience_mismatch",
             Rejection::MissingSub => "missing_sub",
+            Rejection::SessionMismatch => "session_mismatch",
             Rejection::InsufficientScope => "insufficient_scope",
         }
     }
@@ -162,6 +169,7 @@ impl Rejection {
                 | Rejection::IssuerMismatch
                 | Rejection::AudienceMismatch
                 | Rejection::MissingSub
+                | Rejection::SessionMismatch
                 | Rejection::InsufficientScope
         )
     }

@@ -23,7 +23,7 @@ pub(super) async fn campaign(
 ) -> Result<Report, CampaignError> {
     let endpoints = selected_endpoints(&run.spec, options);
     let mut agg = Aggregate::<Exchange>::default();
-    baselines(run, &endpoints, &mut agg).await?;
+    let baselines_run = baselines(run, &endpoints, &mut agg).await?;
     let mut planned = plan(&run.spec, options);
     let total = planned.len() as u64;
     let found = AtomicU64::new(0);
@@ -102,6 +102,7 @@ pub(super) async fn campaign(
     report.stats.duration_ms = started.elapsed().as_millis() as u64;
     report.stats.requests = run.requests.load(Ordering::Relaxed);
     report.stats.seed = options.seed;
+    report.stats.baselines = baselines_run;
     report.stats.one_at_a_time = run.serial.load(Ordering::Relaxed);
     report.sort();
     Ok(report)
@@ -122,7 +123,9 @@ pub(super) async fn baselines(
     for &e in endpoints {
         let required = ScopeSet::parse(&run.spec.endpoints[e].scope);
         for (p, principal) in run.spec.principals.iter().enumerate() {
-            if !ScopeSet::parse(&principal.scope).includes(&required) {
+            if !ScopeSet::parse(&principal.scope).includes(&required)
+                || !run.spec.endpoints[e].allows(&principal.name)
+            {
                 continue;
             }
             let recipe = CaseRecipe::baseline(e as u32, p as u32);
@@ -141,18 +144,7 @@ pub(super) async fn baselines(
                     run.spec.endpoints[e].method,
                     run.spec.endpoints[e].name,
                     principal.name,
-                    ex.observation.status.map_or_else(
-                        || {
-                            format!(
-                                "no response ({})",
-                                ex.observation
-                                    .transport_error
-                                    .as_deref()
-                                    .unwrap_or("connection closed")
-                            )
-                        },
-                        |s| s.to_string()
-                    )
+                    super::setup::answer(run, &ex.observation)
                 ));
             }
             opened.push(case);

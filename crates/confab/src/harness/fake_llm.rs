@@ -47,6 +47,8 @@ struct Slot {
 struct Shared {
     api_key: Secret,
     call_cap: u32,
+    /// The model ids `GET /v1/models` lists (`[llm] models`).
+    models: Vec<String>,
     cases: Mutex<HashMap<String, Slot>>,
     unattributed: Mutex<Vec<LlmCall>>,
     /// Calls attributed only because one case was armed.
@@ -64,9 +66,13 @@ pub struct FakeLlm {
 }
 
 impl FakeLlm {
-    /// Starts on an ephemeral loopback port.
-    pub async fn start(api_key: Secret, call_cap: u32) -> std::io::Result<FakeLlm> {
-        let mut llm = FakeLlm::in_process(api_key, call_cap);
+    /// Starts on an ephemeral loopback port; `models` are listed at `GET /v1/models`.
+    pub async fn start(
+        api_key: Secret,
+        call_cap: u32,
+        models: Vec<String>,
+    ) -> std::io::Result<FakeLlm> {
+        let mut llm = FakeLlm::in_process(api_key, call_cap, models);
         let server = super::Server::start(llm.router()).await?;
         llm.base = format!("http://{}/v1", server.addr());
         llm.server = Some(server);
@@ -75,10 +81,11 @@ impl FakeLlm {
 
     /// A fake model with no socket, reached through [`FakeLlm::router`] at
     /// [`confab_target::MODEL_BASE_URL`].
-    pub fn in_process(api_key: Secret, call_cap: u32) -> FakeLlm {
+    pub fn in_process(api_key: Secret, call_cap: u32, models: Vec<String>) -> FakeLlm {
         let shared = Arc::new(Shared {
             api_key,
             call_cap,
+            models,
             cases: Mutex::new(HashMap::new()),
             unattributed: Mutex::new(Vec::new()),
             guessed: Default::default(),
@@ -148,6 +155,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
     };
+    if let Some(listed) = models_route(&shared, &parts) {
+        return listed;
+    }
     let recorded = super::record(&parts, &bytes);
     if parts.uri.path() != "/v1/chat/completions" || parts.method != axum::http::Method::POST {
         return error(StatusCode::NOT_FOUND, "unknown endpoint");
@@ -277,6 +287,29 @@ fn build_output(script: &Script, chat: &ChatRequest) -> FabricatedOutput {
         &script.attacker_base_url,
     );
     output
+}
+
+/// `GET /v1/models` (and `/v1/models/{id}`), OpenAI's list shape: what apps ask before any
+/// call. Not a model call: it is neither recorded nor counted against the per-request cap.
+fn models_route(shared: &Shared, parts: &axum::http::request::Parts) -> Option<Response> {
+    let path = parts.uri.path();
+    let one = path.strip_prefix("/v1/models/");
+    if parts.method != axum::http::Method::GET || (path != "/v1/models" && one.is_none()) {
+        return None;
+    }
+    if !authorized(&parts.headers, &shared.api_key) {
+        return Some(error(StatusCode::UNAUTHORIZED, "invalid api key"));
+    }
+    let model = |id: &str| serde_json::json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "confab"});
+    Some(match one {
+        // Any model name is served, listed or not.
+        Some(id) => axum::Json(model(id)).into_response(),
+        None => axum::Json(serde_json::json!({
+            "object": "list",
+            "data": shared.models.iter().map(|m| model(m)).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+    })
 }
 
 fn authorized(headers: &HeaderMap, key: &Secret) -> bool {
