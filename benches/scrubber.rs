@@ -254,9 +254,9 @@ fn profile_once() -> Option<()> {
     let n = if label == "stream_10" {
         scrub_stream(&s, &text[..], io::sink(), |_| Ok(()))
             .expect("sink never fails")
-            .findings as usize
+            .redactions as usize
     } else {
-        s.scrub(black_box(&text)).findings.len()
+        s.scrub(black_box(&text)).redactions.len()
     };
     eprintln!("{label}: {} bytes, {n} findings", text.len());
     Some(())

@@ -11,7 +11,7 @@ use confab::generators::token::MintContext;
 use confab::guard::{ScopeSet, Secret, unix_now};
 use confab::spec::Spec;
 use confab_reference_target::{
-    CATALOGUE, CONFIDENTIAL_SENTENCE, Flaws, LogBuffer, LogSink, MAX_TOKENS, MODEL,
+    CATALOGUE, CONFIDENTIAL_SENTENCE, CapturedLog, Flaws, LogSink, MAX_TOKENS, MODEL,
     ReferenceConfig, SYSTEM_PROMPT, router,
 };
 use serde_json::{Value, json};
@@ -253,7 +253,7 @@ struct World {
     model: Recorder,
     docs: Recorder,
     attacker: Recorder,
-    log: LogBuffer,
+    log: CapturedLog,
     mint: MintContext,
     client: reqwest::Client,
 }

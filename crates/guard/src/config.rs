@@ -69,11 +69,17 @@ pub struct AuthConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyEntry {
+    /// The `kid` a token names to select this key.
     pub kid: String,
+    /// The algorithm pinned to this key (a token's `alg` must equal it).
     pub alg: String,
+    /// An HMAC secret, as text.
     pub secret: Option<Secret>,
+    /// An HMAC secret, base64url-encoded (for secrets that are not text).
     pub secret_base64url: Option<Secret>,
+    /// A PEM public key file (RS, PS, ES, EdDSA), relative to the configuration's folder.
     pub public_key_file: Option<PathBuf>,
+    /// A PEM private key file: what confab signs valid tokens with (not needed to verify).
     pub private_key_file: Option<PathBuf>,
 }
 
@@ -83,15 +89,36 @@ fn default_leeway() -> u64 {
 
 /// A problem with the `[auth]` configuration. Names the key; never shows key material.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
+    /// A value is missing, malformed or unsafe (an unknown or `none` algorithm, a short HMAC
+    /// secret, a key that does not parse).
     #[error("auth.{key}: {problem}")]
-    Invalid { key: String, problem: String },
+    Invalid {
+        /// The configuration key, e.g. `alg` or `keys[2].key_file`.
+        key: String,
+        /// What is wrong with it, without its value.
+        problem: String,
+    },
+    /// A key file named in the configuration could not be read.
     #[error("auth.{key}: cannot read {path}: {source}")]
     Read {
+        /// The configuration key that named the file.
         key: String,
+        /// The file, as resolved against the configuration's folder.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl ConfigError {
+    /// The configuration key the error is about, e.g. `alg` or `keys[2].key_file`.
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigError::Invalid { key, .. } | ConfigError::Read { key, .. } => key,
+        }
+    }
 }
 
 fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
@@ -123,11 +150,17 @@ pub fn is_hmac(alg: Algorithm) -> bool {
 pub struct KeySource<'a> {
     /// Where in the config this key sits, for error messages (`""` or `keys[2].`).
     pub prefix: String,
+    /// The `kid`, for a key-map entry.
     pub kid: Option<&'a str>,
+    /// The algorithm name, as written.
     pub alg_name: &'a str,
+    /// An HMAC secret, as text.
     pub secret: Option<&'a Secret>,
+    /// An HMAC secret, base64url-encoded.
     pub secret_base64url: Option<&'a Secret>,
+    /// A PEM public key file.
     pub public_key_file: Option<&'a Path>,
+    /// A PEM private key file.
     pub private_key_file: Option<&'a Path>,
 }
 
@@ -244,6 +277,7 @@ impl KeySource<'_> {
         format!("{}{name}", self.prefix)
     }
 
+    /// The pinned algorithm; `none` and unknown names are errors.
     pub fn alg(&self) -> Result<Algorithm, ConfigError> {
         parse_alg(&self.key("alg"), self.alg_name)
     }
@@ -375,8 +409,11 @@ impl fmt::Debug for KeySource<'_> {
 /// A key confab signs with: the trusted issuer's key, to mint valid tokens and the
 /// forgeries that need its public half. Only the generators and the harness use it.
 pub struct SigningKey {
+    /// The `kid` to put in the JOSE header, for a key-map entry.
     pub kid: Option<String>,
+    /// The algorithm to sign with.
     pub alg: Algorithm,
+    /// The signing key.
     pub encoding: EncodingKey,
     /// The HMAC secret, for HS algorithms.
     pub hmac_secret: Option<Secret>,

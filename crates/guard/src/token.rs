@@ -48,7 +48,9 @@ impl PinnedKey {
 /// What the guard learned from a token it accepted. Holds no part of the token itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Authenticated {
+    /// The token's `sub`: the authenticated principal.
     pub sub: String,
+    /// The token's scopes (`scope`, RFC 8693 §4.2; `scp` as an array).
     pub scopes: ScopeSet,
     /// `exp`, seconds since the epoch.
     pub expires_at: f64,
@@ -496,14 +498,6 @@ pub fn alg_name(alg: Algorithm) -> &'static str {
         // `Algorithm` is non-exhaustive; a new variant is simply never matched by a token.
         _ => "unsupported",
     }
-}
-
-/// For the `jose_flat` fuzz target: `None` when the guard's flat JSON scanner leaves `json`
-/// to serde, else whether it read it (as a JOSE header and as a claims set) exactly as serde
-/// does. Not part of the guard's API.
-#[doc(hidden)]
-pub fn jose_flat_agrees_with_serde(json: &[u8]) -> Option<bool> {
-    jose::agrees_with_serde(json)
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).

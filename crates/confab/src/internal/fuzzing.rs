@@ -518,7 +518,7 @@ pub fn provenance(data: &[u8]) {
 /// The guard reads token JSON with a flat scanner and falls back to serde outside its subset:
 /// wherever the scanner answers, it must answer as serde does (a differential oracle).
 pub fn jose_flat(data: &[u8]) {
-    if let Some(agree) = crate::guard::token::jose_flat_agrees_with_serde(data) {
+    if let Some(agree) = crate::guard::internal::jose_flat_agrees_with_serde(data) {
         assert!(agree, "flat JSON scanner and serde disagree");
     }
 }

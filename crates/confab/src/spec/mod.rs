@@ -402,11 +402,7 @@ impl Spec {
 
     /// A `[auth]` configuration error, located at its key.
     pub fn config_error(&self, e: ConfigError) -> SpecError {
-        let key = match &e {
-            ConfigError::Invalid { key, .. } | ConfigError::Read { key, .. } => {
-                format!("auth.{key}")
-            }
-        };
+        let key = format!("auth.{}", e.key());
         let text = e.to_string();
         let message = text
             .strip_prefix(&format!("{key}: "))
