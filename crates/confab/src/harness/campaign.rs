@@ -104,6 +104,7 @@ pub(super) async fn campaign(
     report.stats.seed = options.seed;
     report.stats.baselines = baselines_run;
     report.stats.one_at_a_time = run.serial.load(Ordering::Relaxed);
+    report.stats.unknown_model_shapes = run.llm.unknown_shapes();
     report.sort();
     Ok(report)
 }

@@ -280,6 +280,8 @@ pub(super) async fn start(
     let fill = |s: &str| {
         s.replace("{port}", &port.to_string())
             .replace("{llm_base_url}", &llm.base_url())
+            .replace("{anthropic_base_url}", &llm.anthropic_base_url())
+            .replace("{ollama_base_url}", &llm.ollama_base_url())
             .replace("{llm_api_key}", &String::from_utf8_lossy(llm_key.expose()))
             .replace("{downstream_url}", &sink.base_url())
             .replace("{jwt_secret}", &jwt_secret)

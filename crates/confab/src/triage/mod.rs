@@ -65,6 +65,10 @@ pub struct Stats {
     /// prompt's nonce, so concurrent cases could not be told apart.
     #[serde(default)]
     pub one_at_a_time: bool,
+    /// `METHOD /path` of the target's calls to the model in a shape confab does not speak
+    /// (answered with an error): the model was not exercised there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_model_shapes: Vec<String>,
 }
 
 /// The whole result of a campaign.
