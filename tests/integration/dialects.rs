@@ -175,3 +175,201 @@ fn embeddings_through_the_openai_and_ollama_clients() {
     );
     assert!(calls.iter().all(|c| c.request.body.contains(NONCE)));
 }
+
+#[test]
+fn unknown_shapes_are_answered_recorded_and_reported() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let llm = FakeLlm::start(Secret::new(KEY.as_bytes().to_vec()), 4)
+            .await
+            .expect("fake model starts");
+        llm.set_models(vec!["m1".into(), "m2".into()]);
+        llm.register(NONCE, script());
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let root = llm.anthropic_base_url();
+        let body = format!(r#"{{"model":"m","prompt":"hi {NONCE}"}}"#);
+        // OpenAI's legacy completions: not spoken; OpenAI's error shape.
+        let r = http
+            .post(format!("{}/completions", llm.base_url()))
+            .bearer_auth(KEY)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status(), 404);
+        let v: Value = r.json().await.expect("JSON");
+        assert!(v["error"]["message"].is_string(), "{v}");
+        // Ollama's pull: Ollama's error shape.
+        let r = http
+            .post(format!("{root}/api/pull"))
+            .body("{}")
+            .send()
+            .await
+            .expect("answered");
+        let v: Value = r.json().await.expect("JSON");
+        assert!(v["error"].is_string(), "{v}");
+        // Anthropic's headers: Anthropic's shapes (the list; an error; a wrong key refused).
+        let anthropic = |req: reqwest::RequestBuilder| {
+            req.header("anthropic-version", "2023-06-01")
+                .header("x-api-key", KEY)
+        };
+        let v: Value = anthropic(http.get(format!("{root}/v1/models")))
+            .send()
+            .await
+            .expect("answered")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(v["data"][1]["id"], "m2", "{v}");
+        assert_eq!(v["data"][0]["type"], "model");
+        let v: Value = anthropic(http.post(format!("{root}/v1/complete")))
+            .body("{}")
+            .send()
+            .await
+            .expect("answered")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(v["type"], "error", "{v}");
+        let r = http
+            .post(format!("{root}/v1/messages"))
+            .header("x-api-key", "sk-wrong")
+            .body("{}")
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status(), 401);
+        let tags: Value = http
+            .get(format!("{root}/api/tags"))
+            .send()
+            .await
+            .expect("answered")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(tags["models"][0]["name"], "m1");
+        assert_eq!(
+            llm.unknown_shapes(),
+            vec![
+                "POST /api/pull".to_owned(),
+                "POST /v1/complete".to_owned(),
+                "POST /v1/completions".to_owned()
+            ]
+        );
+        // The one whose body carries the nonce is the case's, as a malformed call.
+        let (calls, _) = llm.take(NONCE);
+        assert_eq!(calls.len(), 1);
+        assert!(calls[0].malformed && calls[0].request.uri.ends_with("/v1/completions"));
+        llm.shutdown().await;
+    });
+    let report = confab::report::Report {
+        confab_version: "0".into(),
+        target: "t".into(),
+        spec: "s".into(),
+        findings: Vec::new(),
+        stats: confab::report::Stats {
+            unknown_model_shapes: vec!["POST /v1/completions".into()],
+            ..Default::default()
+        },
+    };
+    let text = report.render_text(false);
+    assert!(
+        text.contains(
+            "the target called the model in a shape confab does not speak: POST /v1/completions"
+        ),
+        "{text}"
+    );
+}
+
+/// Runs a scan of an examples/dialects spec; returns its exit code and JSON report.
+fn scan(spec: &str, cases: u32) -> (i32, Value) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args([
+            "scan",
+            "--spec",
+            spec,
+            "--cases",
+            &cases.to_string(),
+            "--seed",
+            "1",
+        ])
+        .args(["--format", "json", "--quiet", "--out"])
+        .arg(&out)
+        .arg("--replay-dir")
+        .arg(dir.path().join("replays"))
+        .current_dir(repo_path("."))
+        .output()
+        .expect("confab runs");
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|e| {
+        panic!(
+            "no report ({e}); stderr: {}",
+            String::from_utf8_lossy(&run.stderr)
+        )
+    });
+    (
+        run.status.code().unwrap_or(-1),
+        serde_json::from_str(&text).expect("JSON report"),
+    )
+}
+
+/// The vulnerable form's flaws that reach the model API show through it (the tool call that
+/// exceeds the endpoint, the token in the system prompt, max_tokens over the cap); the
+/// hardened form has nothing above low.
+fn campaign(dialect: &str) {
+    if !require(Tool::Flask) || !require(Tool::ModelSdks) {
+        return;
+    }
+    let (code, report) = scan(&format!("examples/dialects/{dialect}-vulnerable.toml"), 200);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report["stats"]["unknown_model_shapes"].is_null(),
+        "{}",
+        report["stats"]
+    );
+    let found: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            (
+                f["invariant"].as_str().unwrap_or_default().to_owned(),
+                f["kind"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for (inv, kind) in [
+        ("AGENCY", "capability_exceeded_"),
+        ("ECHO", "bearer_token_sent_upstream"),
+        ("COST", "max_tokens_over_cap"),
+    ] {
+        assert!(
+            found.iter().any(|(i, k)| i == inv && k.starts_with(kind)),
+            "{dialect}: {inv} {kind} not found in {found:?}"
+        );
+    }
+    let (_, report) = scan(&format!("examples/dialects/{dialect}-hardened.toml"), 200);
+    assert!(report["stats"]["model_calls"].as_u64().unwrap_or(0) > 0);
+    let serious: Vec<&Value> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["severity"] != "low")
+        .collect();
+    assert!(serious.is_empty(), "{dialect} hardened: {serious:#?}");
+}
+
+#[test]
+fn anthropic_example_target_flaws_found_through_messages_api() {
+    campaign("anthropic");
+}
+
+#[test]
+fn responses_example_target_flaws_found_through_responses_api() {
+    campaign("responses");
+}
