@@ -655,6 +655,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// The dialects' fuzz targets on random bytes and on random JSON-ish text: no panic,
+        /// and every streamed answer reassembles into the JSON one.
+        #[test]
+        fn dialect_fuzz_targets_hold(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            text in r#"\{("(model|input|messages|system|prompt|tools|stream|dimensions|options|role|content|type)":(\[|\{|"[a-z ]{0,6}"|[0-9]{1,4}|true|null)[,}\]]?){0,8}"#,
+        ) {
+            for data in [&bytes[..], text.as_bytes()] {
+                crate::internal::fuzzing::wire_responses(data);
+                crate::internal::fuzzing::wire_anthropic(data);
+                crate::internal::fuzzing::wire_ollama(data);
+                crate::internal::fuzzing::wire_embeddings(data);
+                let _ = parse_call("/v1/messages", data);
+            }
+        }
+    }
+
     #[test]
     fn loopback_detection() {
         for u in [
