@@ -290,9 +290,13 @@ fn serve_fakes() -> Option<()> {
         let sink = Sink::start("/docs/{id}", resources)
             .await
             .expect("sink starts");
-        let llm = FakeLlm::start(Secret::from(key.as_str()), 1_000_000)
-            .await
-            .expect("fake model starts");
+        let llm = FakeLlm::start(
+            Secret::from(key.as_str()),
+            1_000_000,
+            vec!["confab-model".to_owned()],
+        )
+        .await
+        .expect("fake model starts");
         let urls = format!(
             "DOCS_API_URL={}\nOPENAI_BASE_URL={}\n",
             sink.base_url(),

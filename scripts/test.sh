@@ -13,11 +13,14 @@ if [ ! -x .venv/bin/python3 ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python3 -m pip install --quiet --disable-pip-version-check \
-  -r tests/requirements.txt -r examples/flask/requirements.txt
+  -r tests/requirements.txt -r examples/flask/requirements.txt \
+  -r examples/webapp/requirements.txt
 export PATH="$PWD/.venv/bin:$PATH"
 # chromium (headless) renders the HTML report in its browser test.
 scripts/ensure-apt.sh chromium
 export CONFAB_REQUIRE_TOOLS=1
 
 cargo test --workspace
-CONFAB_BIN="$PWD/target/debug/confab" python3 -m pytest -q examples/flask/test_app.py
+# Two example suites named test_app.py: imported by path, not as one module name.
+CONFAB_BIN="$PWD/target/debug/confab" python3 -m pytest -q --import-mode=importlib \
+  examples/flask/test_app.py examples/webapp/test_app.py

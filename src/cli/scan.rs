@@ -203,7 +203,7 @@ pub fn spec_context(spec: &Spec, path: &Path, only: &[String]) -> SpecContext {
             .filter(|(_, e)| only.is_empty() || only.contains(&e.name))
             .map(|(i, e)| EndpointInfo {
                 name: e.name.clone(),
-                method: e.method.clone(),
+                method: e.method.to_string(),
                 path: e.path.clone(),
                 llm: e.llm,
                 line: spec.error_at(&format!("endpoint[{i}].name"), "").line,
@@ -349,6 +349,9 @@ pub fn scan(args: ScanArgs) -> ExitCode {
         endpoints: args.endpoints.clone(),
         shard: args.shard.map(|s| (s.index, s.count)),
         replay_dir: Some(args.replay_dir.clone()),
+        status: Some(std::sync::Arc::new(|line: &str| {
+            eprintln!("confab: {line}")
+        })),
         ..Options::default()
     };
     // Counted, not generated: a million-case plan is generated as the campaign runs.

@@ -83,6 +83,8 @@ pub enum Tool {
     /// python3 with the model APIs' official client libraries: openai, anthropic, ollama
     /// (tests/requirements.txt).
     ModelSdks,
+    /// python3 with the web-app example's packages (examples/webapp/requirements.txt).
+    WebApp,
     /// A headless Chromium (`CONFAB_CHROMIUM`, or chromium / google-chrome on PATH).
     Chromium,
 }
@@ -100,6 +102,7 @@ impl Tool {
             Tool::PyJwt => python("import jwt"),
             Tool::Flask => python("import flask, jwt, openai, requests"),
             Tool::ModelSdks => python("import openai, anthropic, ollama"),
+            Tool::WebApp => python("import fastapi, uvicorn, jwt, openai, cryptography"),
             Tool::Chromium => chromium_path().is_some(),
         }
     }
@@ -109,6 +112,7 @@ impl Tool {
             Tool::Python3 => "install python3",
             Tool::PyJwt | Tool::ModelSdks => "pip install -r tests/requirements.txt",
             Tool::Flask => "pip install -r examples/flask/requirements.txt",
+            Tool::WebApp => "pip install -r examples/webapp/requirements.txt",
             Tool::Chromium => {
                 "install chromium (Debian: scripts/ensure-apt.sh chromium) or point \
                  CONFAB_CHROMIUM at a Chromium or Chrome binary"

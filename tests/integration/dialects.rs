@@ -43,9 +43,12 @@ fn script() -> Script {
 fn drive(dialect: &str, stream: bool) -> (Value, Vec<confab::observation::LlmCall>) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let llm = rt
-        .block_on(FakeLlm::start(Secret::new(KEY.as_bytes().to_vec()), 4))
+        .block_on(FakeLlm::start(
+            Secret::new(KEY.as_bytes().to_vec()),
+            4,
+            vec!["llama3.2:latest".into(), "qwen3:8b".into()],
+        ))
         .expect("fake model starts");
-    llm.set_models(vec!["llama3.2:latest".into(), "qwen3:8b".into()]);
     llm.register(NONCE, script());
     let child = Command::new("python3")
         .arg(repo_path("tests/dialects/client.py"))
@@ -180,10 +183,13 @@ fn embeddings_through_the_openai_and_ollama_clients() {
 fn unknown_shapes_are_answered_recorded_and_reported() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let llm = FakeLlm::start(Secret::new(KEY.as_bytes().to_vec()), 4)
-            .await
-            .expect("fake model starts");
-        llm.set_models(vec!["m1".into(), "m2".into()]);
+        let llm = FakeLlm::start(
+            Secret::new(KEY.as_bytes().to_vec()),
+            4,
+            vec!["m1".into(), "m2".into()],
+        )
+        .await
+        .expect("fake model starts");
         llm.register(NONCE, script());
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -252,6 +258,20 @@ fn unknown_shapes_are_answered_recorded_and_reported() {
             .await
             .expect("JSON");
         assert_eq!(tags["models"][0]["name"], "m1");
+        // Without Anthropic's headers, OpenAI's list.
+        let v: Value = http
+            .get(format!("{}/models", llm.base_url()))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .expect("answered")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(
+            (v["object"].as_str(), v["data"][0]["id"].as_str()),
+            (Some("list"), Some("m1"))
+        );
         assert_eq!(
             llm.unknown_shapes(),
             vec![

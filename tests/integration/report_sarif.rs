@@ -139,7 +139,7 @@ fn real_report() -> &'static (Report, SpecContext) {
                 .enumerate()
                 .map(|(i, e)| EndpointInfo {
                     name: e.name.clone(),
-                    method: e.method.clone(),
+                    method: e.method.to_string(),
                     path: e.path.clone(),
                     llm: e.llm,
                     line: spec.error_at(&format!("endpoint[{i}].name"), "").line,

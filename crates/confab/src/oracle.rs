@@ -188,6 +188,9 @@ pub struct CaseFacts<'a> {
     pub model_fails: bool,
     /// The client sent a malformed body: a 400 for it says nothing about the token.
     pub body_mutated: bool,
+    /// The endpoint admits only the principals of its `allow` list: for any other, a 401, 403
+    /// or 404 is the refusal it must get (no scope is involved).
+    pub allow_listed: bool,
 }
 
 /// What the oracle knows about the run.
@@ -230,7 +233,7 @@ pub fn check(
     let mut out = Vec::new();
     robust(case, obs, &mut out);
     match verdict {
-        Err(Rejection::InsufficientScope) => authz(obs, &mut out),
+        Err(Rejection::InsufficientScope) => authz(case, obs, &mut out),
         Err(r) => authn(case, *r, obs, &mut out),
         Ok(_) => {
             if target_refused_token(obs) {
@@ -283,8 +286,18 @@ fn robust(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
     });
 }
 
-fn authz(obs: &Observation, out: &mut Vec<Violation>) {
+fn authz(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
     match obs.status {
+        Some(s) if case.allow_listed && (200..300).contains(&s) => out.push(Violation {
+            invariant: Invariant::Authz,
+            severity: Severity::High,
+            kind: "principal_not_allowed_accepted".into(),
+            observed: format!(
+                "{} is not in endpoint {}'s allow list; the target answered {s}",
+                case.principal, case.endpoint_name
+            ),
+        }),
+        Some(401 | 403 | 404) if case.allow_listed => {}
         Some(s) if (200..300).contains(&s) => out.push(Violation {
             invariant: Invariant::Authz,
             severity: Severity::Medium,
@@ -318,7 +331,10 @@ fn acceptance_severity(family: TokenFamily, r: Rejection) -> Severity {
 }
 
 fn authn(case: &CaseFacts<'_>, r: Rejection, obs: &Observation, out: &mut Vec<Violation>) {
-    let accepted = obs.status.is_some_and(|s| s < 500) && !target_refused(obs);
+    // A malformed body refused (400, 422, ...) before the token was looked at is no acceptance.
+    let accepted = obs.status.is_some_and(|s| s < 500)
+        && !target_refused(obs)
+        && !(case.body_mutated && obs.status.is_some_and(|s| (400..500).contains(&s)));
     let no_credentials = matches!(
         r,
         Rejection::MissingCredentials | Rejection::UnsupportedScheme
@@ -620,6 +636,12 @@ fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut V
             }
             let severity = if label == "system_prompt" {
                 Severity::Medium
+            } else if *place == "target logs"
+                && case.token_family == TokenFamily::TokenInQuery
+                && label == "bearer_token"
+            {
+                // The client itself put the token in the URL; an access log shows URLs.
+                Severity::Low
             } else {
                 Severity::High
             };

@@ -13,7 +13,7 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// The `[auth]` section of a target spec: how tokens are verified (and, given private
 /// material, minted). Unknown keys are refused so that a typo never silently weakens a check.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// The algorithm pinned to the default key: HS256/384/512, RS256/384/512, PS256/384/512,
@@ -45,6 +45,24 @@ pub struct AuthConfig {
     /// from nowhere else; a token without `kid` uses the default key if one is configured.
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
+    /// The claim that names the caller (default `sub`): apps that issue their own tokens often
+    /// use another (`id`, `user_id`, `uid`). A missing or empty one is `missing_sub`.
+    pub subject_claim: Option<String>,
+    /// Claims every token confab mints carries (`[auth.claims]`); the guard does not read them.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Claims of a login's token that the app binds to the session (`session_stamp`, say): a
+    /// token for that caller whose value differs from the login's is refused
+    /// (`session_mismatch`). Set per caller with [`crate::Guard::bind_session`].
+    #[serde(default)]
+    pub bound_claims: Vec<String>,
+    /// How confab generates `{jwt_secret}`: `hex` (default), `base64` or `base64url` (both
+    /// `=`-padded). The guard does not read it.
+    pub secret_encoding: Option<String>,
+    /// How many random bytes `{jwt_secret}` holds (default 32). The guard does not read it.
+    pub secret_bytes: Option<usize>,
+    /// A cookie the target also reads the token from. The guard does not read it.
+    pub cookie: Option<String>,
 }
 
 /// One entry of the `kid` map: `[[auth.keys]]`.
@@ -133,6 +151,33 @@ impl AuthConfig {
         }
         if self.audience.as_deref() == Some("") {
             return Err(invalid("audience", "empty; omit the key to skip the check"));
+        }
+        if self.subject_claim.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid("subject_claim", "empty; omit the key for `sub`"));
+        }
+        if let Some(e) = &self.secret_encoding
+            && !["hex", "base64", "base64url"].contains(&e.as_str())
+        {
+            return Err(invalid(
+                "secret_encoding",
+                format!("{e:?}: use hex, base64 or base64url"),
+            ));
+        }
+        if let Some(n) = self.secret_bytes
+            && !(16..=1024).contains(&n)
+        {
+            return Err(invalid("secret_bytes", "must be between 16 and 1024"));
+        }
+        if self.cookie.as_deref().is_some_and(|c| {
+            c.is_empty()
+                || !c
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        }) {
+            return Err(invalid(
+                "cookie",
+                "must be a cookie name (letters, digits, '-', '_', '.')",
+            ));
         }
         let mut kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
         kids.sort_unstable();

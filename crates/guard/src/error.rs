@@ -54,14 +54,17 @@ pub enum Rejection {
     IssuerMismatch,
     /// `aud` missing or not containing the configured audience.
     AudienceMismatch,
-    /// No `sub` claim, or an empty one (RFC 9068 §2.2).
+    /// No `sub` claim (or the configured subject claim), or an empty one (RFC 9068 §2.2).
     MissingSub,
+    /// A claim the app binds to the caller's session (`[auth] bound_claims`, e.g. a
+    /// `session_stamp`) is missing or differs from the one the caller's login was issued.
+    SessionMismatch,
     /// Valid token, but its scopes do not include the endpoint's: 403.
     InsufficientScope,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 22] = [
+    pub const ALL: [Rejection; 23] = [
         Rejection::MissingCredentials,
         Rejection::UnsupportedScheme,
         Rejection::MalformedHeader,
@@ -83,6 +86,7 @@ impl Rejection {
         Rejection::IssuerMismatch,
         Rejection::AudienceMismatch,
         Rejection::MissingSub,
+        Rejection::SessionMismatch,
         Rejection::InsufficientScope,
     ];
 
@@ -110,6 +114,7 @@ impl Rejection {
             Rejection::IssuerMismatch => "issuer_mismatch",
             Rejection::AudienceMismatch => "audience_mismatch",
             Rejection::MissingSub => "missing_sub",
+            Rejection::SessionMismatch => "session_mismatch",
             Rejection::InsufficientScope => "insufficient_scope",
         }
     }
@@ -150,6 +155,7 @@ impl Rejection {
                 | Rejection::IssuerMismatch
                 | Rejection::AudienceMismatch
                 | Rejection::MissingSub
+                | Rejection::SessionMismatch
                 | Rejection::InsufficientScope
         )
     }

@@ -344,6 +344,7 @@ impl ReferenceConfig {
             // The guard's default realm, as when it is built from the spec's `[auth]`.
             realm: None,
             keys: Vec::new(),
+            ..AuthConfig::default()
         };
         let guard = Guard::from_config(&auth, std::path::Path::new("."))?;
         let mut cfg = ReferenceConfig::new(

@@ -124,7 +124,9 @@ pub(super) async fn baselines(
     for &e in endpoints {
         let required = ScopeSet::parse(&run.spec.endpoints[e].scope);
         for (p, principal) in run.spec.principals.iter().enumerate() {
-            if !ScopeSet::parse(&principal.scope).includes(&required) {
+            if !ScopeSet::parse(&principal.scope).includes(&required)
+                || !run.spec.endpoints[e].allows(&principal.name)
+            {
                 continue;
             }
             let recipe = CaseRecipe::baseline(e as u32, p as u32);
@@ -143,18 +145,7 @@ pub(super) async fn baselines(
                     run.spec.endpoints[e].method,
                     run.spec.endpoints[e].name,
                     principal.name,
-                    ex.observation.status.map_or_else(
-                        || {
-                            format!(
-                                "no response ({})",
-                                ex.observation
-                                    .transport_error
-                                    .as_deref()
-                                    .unwrap_or("connection closed")
-                            )
-                        },
-                        |s| s.to_string()
-                    )
+                    super::setup::answer(run, &ex.observation)
                 ));
             }
             opened.push(case);

@@ -58,12 +58,12 @@ const MAX_UNKNOWN: usize = 32;
 struct Shared {
     api_key: Secret,
     call_cap: u32,
+    /// The model ids `GET /v1/models` lists (`[llm] models`).
+    models: Vec<String>,
     cases: Mutex<HashMap<String, Slot>>,
     unattributed: Mutex<Vec<LlmCall>>,
     /// Calls attributed only because one case was armed.
     guessed: std::sync::atomic::AtomicU64,
-    /// What the model lists list (`GET /v1/models` with Anthropic's headers, `/api/tags`).
-    models: Mutex<Vec<String>>,
     /// `METHOD /path` of the requests in a shape confab does not speak.
     unknown: Mutex<BTreeSet<String>>,
 }
@@ -79,9 +79,13 @@ pub struct FakeLlm {
 }
 
 impl FakeLlm {
-    /// Starts on an ephemeral loopback port.
-    pub async fn start(api_key: Secret, call_cap: u32) -> std::io::Result<FakeLlm> {
-        let mut llm = FakeLlm::in_process(api_key, call_cap);
+    /// Starts on an ephemeral loopback port; `models` are listed at `GET /v1/models`.
+    pub async fn start(
+        api_key: Secret,
+        call_cap: u32,
+        models: Vec<String>,
+    ) -> std::io::Result<FakeLlm> {
+        let mut llm = FakeLlm::in_process(api_key, call_cap, models);
         let server = super::Server::start(llm.router()).await?;
         llm.base = format!("http://{}/v1", server.addr());
         llm.server = Some(server);
@@ -90,14 +94,14 @@ impl FakeLlm {
 
     /// A fake model with no socket, reached through [`FakeLlm::router`] at
     /// [`confab_target::MODEL_BASE_URL`].
-    pub fn in_process(api_key: Secret, call_cap: u32) -> FakeLlm {
+    pub fn in_process(api_key: Secret, call_cap: u32, models: Vec<String>) -> FakeLlm {
         let shared = Arc::new(Shared {
             api_key,
             call_cap,
+            models,
             cases: Mutex::new(HashMap::new()),
             unattributed: Mutex::new(Vec::new()),
             guessed: Default::default(),
-            models: Mutex::new(vec!["confab-model".to_owned()]),
             unknown: Mutex::new(BTreeSet::new()),
         });
         FakeLlm {
@@ -130,13 +134,6 @@ impl FakeLlm {
     /// The base URL Ollama's client takes (`OLLAMA_HOST`): the root.
     pub fn ollama_base_url(&self) -> String {
         self.anthropic_base_url()
-    }
-
-    /// The models the model lists list (default: `confab-model`); any name is accepted in calls.
-    pub fn set_models(&self, models: Vec<String>) {
-        if !models.is_empty() {
-            *lock(&self.shared.models) = models;
-        }
     }
 
     /// `METHOD /path` of every request so far in a shape confab does not speak.
@@ -202,7 +199,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
     };
     if parts.method == axum::http::Method::GET
-        && let Some(listed) = get_route(&shared, &path, anthropic)
+        && let Some(listed) = get_route(&shared, &parts, anthropic)
     {
         return listed;
     }
@@ -309,16 +306,25 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 }
 
 /// The model lists and the health checks clients make before calling (`None`: not one).
-fn get_route(shared: &Shared, path: &str, anthropic: bool) -> Option<Response> {
-    let models = || lock(&shared.models).clone();
-    Some(match path {
+fn get_route(
+    shared: &Shared,
+    parts: &axum::http::request::Parts,
+    anthropic: bool,
+) -> Option<Response> {
+    let models = &shared.models;
+    Some(match parts.uri.path() {
         "/v1/models" if anthropic => {
-            axum::Json(wire::anthropic::models_json(&models())).into_response()
+            if !authorized(&parts.headers, &shared.api_key, Dialect::Anthropic) {
+                let status = StatusCode::UNAUTHORIZED;
+                return Some(error(ErrorShape::Anthropic, status, "invalid api key"));
+            }
+            axum::Json(wire::anthropic::models_json(models)).into_response()
         }
-        "/api/tags" => axum::Json(wire::ollama::tags_json(&models())).into_response(),
+        "/api/tags" => axum::Json(wire::ollama::tags_json(models)).into_response(),
         "/api/version" => axum::Json(serde_json::json!({"version": "0.6.3"})).into_response(),
         "/" => "Ollama is running".into_response(),
-        _ => return None,
+        // OpenAI's list (`/v1/models`, `/v1/models/{id}`).
+        _ => return models_route(shared, parts),
     })
 }
 
@@ -445,6 +451,33 @@ fn build_output(script: &Script, chat: &ChatRequest) -> FabricatedOutput {
         &script.attacker_base_url,
     );
     output
+}
+
+/// `GET /v1/models` (and `/v1/models/{id}`), OpenAI's list shape: what apps ask before any
+/// call. Not a model call: it is neither recorded nor counted against the per-request cap.
+fn models_route(shared: &Shared, parts: &axum::http::request::Parts) -> Option<Response> {
+    let path = parts.uri.path();
+    let one = path.strip_prefix("/v1/models/");
+    if parts.method != axum::http::Method::GET || (path != "/v1/models" && one.is_none()) {
+        return None;
+    }
+    if !authorized(&parts.headers, &shared.api_key, Dialect::Chat) {
+        return Some(error(
+            ErrorShape::OpenAi,
+            StatusCode::UNAUTHORIZED,
+            "invalid api key",
+        ));
+    }
+    let model = |id: &str| serde_json::json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "confab"});
+    Some(match one {
+        // Any model name is served, listed or not.
+        Some(id) => axum::Json(model(id)).into_response(),
+        None => axum::Json(serde_json::json!({
+            "object": "list",
+            "data": shared.models.iter().map(|m| model(m)).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+    })
 }
 
 /// The key under the dialect's header: `Authorization: Bearer` (OpenAI's), `x-api-key` or a

@@ -231,10 +231,12 @@ impl Default for Gate {
 
 impl Gate {
     /// True for the gate without `--fail-on` above low and without a baseline.
+    /// No `--fail-on` above low and no baseline: every finding gates.
     pub fn is_default(&self) -> bool {
         self.fail_on == Severity::Low && self.baseline.is_none()
     }
 
+    /// Whether `f` fails the run, is below `--fail-on`, or is baselined.
     pub fn status(&self, f: &Finding) -> Status {
         if self
             .baseline
@@ -305,8 +307,11 @@ pub struct SpecContext {
 /// One `[[endpoint]]` of the spec.
 #[derive(Clone, Debug, Default)]
 pub struct EndpointInfo {
+    /// Its `name`.
     pub name: String,
+    /// Its HTTP method.
     pub method: String,
+    /// Its path template.
     pub path: String,
     /// The endpoint reaches the model (`llm = true`).
     pub llm: bool,
@@ -315,6 +320,7 @@ pub struct EndpointInfo {
 }
 
 impl SpecContext {
+    /// The endpoint of that name.
     pub fn endpoint(&self, name: &str) -> Option<&EndpointInfo> {
         self.endpoints.iter().find(|e| e.name == name)
     }
