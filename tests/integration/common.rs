@@ -80,6 +80,9 @@ pub enum Tool {
     PyJwt,
     /// python3 with the Flask example's packages (examples/flask/requirements.txt).
     Flask,
+    /// python3 with the model APIs' official client libraries: openai, anthropic, ollama
+    /// (tests/requirements.txt).
+    ModelSdks,
     /// python3 with the web-app example's packages (examples/webapp/requirements.txt).
     WebApp,
     /// A headless Chromium (`CONFAB_CHROMIUM`, or chromium / google-chrome on PATH).
@@ -98,6 +101,7 @@ impl Tool {
             Tool::Python3 => python("pass"),
             Tool::PyJwt => python("import jwt"),
             Tool::Flask => python("import flask, jwt, openai, requests"),
+            Tool::ModelSdks => python("import openai, anthropic, ollama"),
             Tool::WebApp => python("import fastapi, uvicorn, jwt, openai, cryptography"),
             Tool::Chromium => chromium_path().is_some(),
         }
@@ -106,7 +110,7 @@ impl Tool {
     fn install_hint(self) -> &'static str {
         match self {
             Tool::Python3 => "install python3",
-            Tool::PyJwt => "pip install -r tests/requirements.txt",
+            Tool::PyJwt | Tool::ModelSdks => "pip install -r tests/requirements.txt",
             Tool::Flask => "pip install -r examples/flask/requirements.txt",
             Tool::WebApp => "pip install -r examples/webapp/requirements.txt",
             Tool::Chromium => {

@@ -53,6 +53,26 @@ const TARGETS: &[Target] = &[
         run: fuzzing::wire,
     },
     Target {
+        name: "wire_responses",
+        seeds: &["fuzz/seeds/wire_responses"],
+        run: fuzzing::wire_responses,
+    },
+    Target {
+        name: "wire_anthropic",
+        seeds: &["fuzz/seeds/wire_anthropic"],
+        run: fuzzing::wire_anthropic,
+    },
+    Target {
+        name: "wire_ollama",
+        seeds: &["fuzz/seeds/wire_ollama"],
+        run: fuzzing::wire_ollama,
+    },
+    Target {
+        name: "wire_embeddings",
+        seeds: &["fuzz/seeds/wire_embeddings"],
+        run: fuzzing::wire_embeddings,
+    },
+    Target {
         name: "spec_loader",
         seeds: &["fuzz/seeds/spec_loader"],
         run: fuzzing::spec_loader,

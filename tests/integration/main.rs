@@ -8,6 +8,7 @@ mod cli_ci;
 mod cli_interrupt;
 mod cli_verify;
 mod common;
+mod dialects;
 mod flask_campaigns;
 mod fuzz_corpus;
 mod gen_llm;

@@ -585,7 +585,7 @@ fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut V
     let system_prompt = obs
         .llm_calls
         .first()
-        .and_then(|c| crate::wire::parse_request(c.request.body.as_bytes()).ok())
+        .and_then(|c| crate::wire::parse_call(&c.request.uri, c.request.body.as_bytes()).ok())
         .map(|r| r.system_prompt);
     let mut places: Vec<(&str, String)> = Vec::new();
     places.push(("response body", obs.response_body.clone()));

@@ -120,6 +120,7 @@ pub(super) async fn campaign(
     }
     report.stats.warnings = warnings;
     report.stats.one_at_a_time = run.serial.load(Ordering::Relaxed);
+    report.stats.unknown_model_shapes = run.llm.unknown_shapes();
     report.sort();
     Ok(report)
 }

@@ -350,6 +350,8 @@ pub(super) async fn start(
     let vars: BTreeMap<String, String> = BTreeMap::from([
         ("port".to_owned(), port.to_string()),
         ("llm_base_url".to_owned(), llm.base_url()),
+        ("anthropic_base_url".to_owned(), llm.anthropic_base_url()),
+        ("ollama_base_url".to_owned(), llm.ollama_base_url()),
         (
             "llm_api_key".to_owned(),
             String::from_utf8_lossy(llm_key.expose()).into_owned(),

@@ -427,11 +427,14 @@ fn summary(r: &Report, ctx: &SpecContext, gate: &Gate, mask: &Masking) -> String
         ));
     }
     let mut s = String::from("<section id=\"summary\">\n<h2>Summary</h2>\n");
-    for w in &st.warnings {
+    let shapes = st.unknown_model_shapes.iter().map(|call| {
+        format!("the target called the model in a shape confab does not speak: {call}")
+    });
+    for w in st.warnings.iter().cloned().chain(shapes) {
         let _ = writeln!(
             s,
             "<div class=\"verdict warn\" role=\"alert\">Warning<small>{}</small></div>",
-            escape(&mask.mask(w))
+            escape(&mask.mask(&w))
         );
     }
     s.push_str("<div class=\"card\"><dl class=\"facts\">\n");

@@ -72,6 +72,12 @@ impl Report {
                 "(cases ran one at a time: the target's downstream or model calls carry neither the caller's token nor the prompt)"
             );
         }
+        for shape in &st.unknown_model_shapes {
+            let _ = writeln!(
+                s,
+                "warning: the target called the model in a shape confab does not speak: {shape} (answered with an error)"
+            );
+        }
         let stale = gate.stale(self);
         if self.findings.is_empty() {
             let _ = writeln!(s, "no findings: every invariant held.");

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 
 /// The placeholders confab fills in, without braces; `setup.NAME` and `response./pointer`
 /// are families.
-pub const KNOWN: [&str; 9] = [
+pub const KNOWN: [&str; 11] = [
     "port",
     "llm_base_url",
+    "anthropic_base_url",
+    "ollama_base_url",
     "llm_api_key",
     "downstream_url",
     "jwt_secret",

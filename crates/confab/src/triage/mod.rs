@@ -86,6 +86,10 @@ pub struct Stats {
     /// called the model, say): every report format shows these first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// `METHOD /path` of the target's calls to the model in a shape confab does not speak
+    /// (answered with an error): the model was not exercised there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_model_shapes: Vec<String>,
 }
 
 /// The whole result of a campaign.
