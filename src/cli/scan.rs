@@ -4,8 +4,8 @@
 use confab::generators::case::CaseRecipe;
 use confab::harness::{self as campaign, CampaignError, Options, ReplayFile};
 use confab::oracle::Severity;
-use confab::report::html::{self, Masking};
-use confab::report::{Baseline, EndpointInfo, Gate, Report, SpecContext, junit, sarif};
+use confab::report::html::Masking;
+use confab::report::{Baseline, Gate, Report, SpecContext};
 use confab::spec::Spec;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -29,12 +29,18 @@ pub enum Format {
 
 impl Format {
     fn name(self) -> &'static str {
-        match self {
-            Format::Text => "text",
-            Format::Json => "json",
-            Format::Sarif => "sarif",
-            Format::Junit => "junit",
-            Format::Html => "html",
+        confab::report::Format::from(self).name()
+    }
+}
+
+impl From<Format> for confab::report::Format {
+    fn from(f: Format) -> confab::report::Format {
+        match f {
+            Format::Text => confab::report::Format::Text,
+            Format::Json => confab::report::Format::Json,
+            Format::Sarif => confab::report::Format::Sarif,
+            Format::Junit => confab::report::Format::Junit,
+            Format::Html => confab::report::Format::Html,
         }
     }
 }
@@ -198,22 +204,7 @@ pub fn planned_cases(spec: &Spec, options: &Options) -> Vec<(u64, CaseRecipe)> {
 
 /// What SARIF and JUnit need from the spec: its path and the covered endpoints' lines.
 pub fn spec_context(spec: &Spec, path: &Path, only: &[String]) -> SpecContext {
-    SpecContext {
-        path: path.display().to_string(),
-        endpoints: spec
-            .endpoints
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| only.is_empty() || only.contains(&e.name))
-            .map(|(i, e)| EndpointInfo {
-                name: e.name.clone(),
-                method: e.method.to_string(),
-                path: e.path.clone(),
-                llm: e.llm,
-                line: spec.error_at(&format!("endpoint[{i}].name"), "").line,
-            })
-            .collect(),
-    }
+    SpecContext::from_spec(spec, path, only)
 }
 
 /// Where the outputs of a scan go.
@@ -436,24 +427,9 @@ pub fn fail_campaign(e: &CampaignError) -> ExitCode {
     super::fail("scan", e)
 }
 
-/// What the HTML report masks for this spec: its literal signing secrets and the literal
-/// values of secret-looking target environment variables (placeholders such as
-/// `{jwt_secret}` are generated per run and masked by pattern).
+/// What the HTML report masks for this spec (see [`Masking::for_spec`]).
 pub fn masking(spec: &Spec) -> Masking {
-    let mut secrets = spec.auth.secret_values(&spec.base_dir);
-    if let Some(t) = &spec.target {
-        for (k, v) in &t.env {
-            let k_up = k.to_ascii_uppercase();
-            let secretish = ["KEY", "SECRET", "TOKEN", "PASSWORD"]
-                .iter()
-                .any(|w| k_up.contains(w));
-            // Long enough to be a credential, not a number such as MAX_TOKENS = "2048".
-            if secretish && v.len() >= 12 && !v.bytes().all(|b| b.is_ascii_digit()) {
-                secrets.push((format!("target.env.{k}"), v.as_str().into()));
-            }
-        }
-    }
-    Masking::with_secrets(&secrets)
+    Masking::for_spec(spec)
 }
 
 /// Renders the report in one format under the gate.
@@ -464,20 +440,14 @@ pub fn render(
     ctx: &SpecContext,
     outputs: &Outputs,
 ) -> Result<String, serde_json::Error> {
-    let verbose = outputs.verbose;
-    Ok(match format {
-        Format::Text => report.render_text_gated(verbose, gate),
-        Format::Json => {
-            let mut value = serde_json::to_value(report)?;
-            if let Some(obj) = value.as_object_mut() {
-                obj.insert("gate".to_owned(), gate.summary_json(report));
-            }
-            serde_json::to_string_pretty(&value)? + "\n"
-        }
-        Format::Sarif => sarif::to_string(report, ctx, gate),
-        Format::Junit => junit::render(report, ctx, gate),
-        Format::Html => html::render_masked(report, ctx, gate, &outputs.masking),
-    })
+    confab::report::render(
+        report,
+        format.into(),
+        gate,
+        ctx,
+        &outputs.masking,
+        outputs.verbose,
+    )
 }
 
 fn write(path: &Path, text: &str, what: &str) -> Result<(), ExitCode> {

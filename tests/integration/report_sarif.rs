@@ -7,7 +7,7 @@
 use confab::harness::{self as campaign, Options};
 use confab::oracle::{Invariant, Severity};
 use confab::report::{
-    Baseline, EndpointInfo, Example, Finding, Gate, Report, Reproduce, SpecContext, junit, sarif,
+    Baseline, Example, Finding, Gate, Report, Reproduce, SpecContext, junit, sarif,
 };
 use confab::spec::Spec;
 use confab::target::BuildRouter;
@@ -131,21 +131,7 @@ fn real_report() -> &'static (Report, SpecContext) {
     static R: OnceLock<(Report, SpecContext)> = OnceLock::new();
     R.get_or_init(|| {
         let spec = Spec::load(&crate::common::repo_path(VULNERABLE)).expect("spec");
-        let ctx = SpecContext {
-            path: VULNERABLE.to_owned(),
-            endpoints: spec
-                .endpoints
-                .iter()
-                .enumerate()
-                .map(|(i, e)| EndpointInfo {
-                    name: e.name.clone(),
-                    method: e.method.to_string(),
-                    path: e.path.clone(),
-                    llm: e.llm,
-                    line: spec.error_at(&format!("endpoint[{i}].name"), "").line,
-                })
-                .collect(),
-        };
+        let ctx = SpecContext::from_spec(&spec, std::path::Path::new(VULNERABLE), &[]);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -85,6 +85,26 @@ impl Default for Masking {
 }
 
 impl Masking {
+    /// What a report of `spec` masks beyond run-generated values: the literal secrets of
+    /// `[auth]` and the values of secret-looking target environment variables (placeholders
+    /// such as `{jwt_secret}` are generated per run and masked by pattern).
+    pub fn for_spec(spec: &crate::spec::Spec) -> Masking {
+        let mut secrets = spec.auth.secret_values(&spec.base_dir);
+        if let Some(t) = &spec.target {
+            for (k, v) in &t.env {
+                let k_up = k.to_ascii_uppercase();
+                let secretish = ["KEY", "SECRET", "TOKEN", "PASSWORD"]
+                    .iter()
+                    .any(|w| k_up.contains(w));
+                // Long enough to be a credential, not a number such as MAX_TOKENS = "2048".
+                if secretish && v.len() >= 12 && !v.bytes().all(|b| b.is_ascii_digit()) {
+                    secrets.push((format!("target.env.{k}"), v.as_str().into()));
+                }
+            }
+        }
+        Masking::with_secrets(&secrets)
+    }
+
     /// Masks the built-in patterns and these literal secrets (label, value).
     pub fn with_secrets(secrets: &[(String, Secret)]) -> Masking {
         let mut b = ScrubberBuilder::new().config(ScrubConfig::literals_only());

@@ -323,6 +323,30 @@ pub struct EndpointInfo {
 }
 
 impl SpecContext {
+    /// The context of `spec` loaded from `path`, for the endpoints in `only` (all when empty).
+    pub fn from_spec(
+        spec: &crate::spec::Spec,
+        path: &std::path::Path,
+        only: &[String],
+    ) -> SpecContext {
+        SpecContext {
+            path: path.display().to_string(),
+            endpoints: spec
+                .endpoints
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| only.is_empty() || only.contains(&e.name))
+                .map(|(i, e)| EndpointInfo {
+                    name: e.name.clone(),
+                    method: e.method.to_string(),
+                    path: e.path.clone(),
+                    llm: e.llm,
+                    line: spec.error_at(&format!("endpoint[{i}].name"), "").line,
+                })
+                .collect(),
+        }
+    }
+
     /// The endpoint of that name.
     pub fn endpoint(&self, name: &str) -> Option<&EndpointInfo> {
         self.endpoints.iter().find(|e| e.name == name)
@@ -433,4 +457,58 @@ is stricter on purpose, record the finding in a baseline.",
             help_uri: "https://www.rfc-editor.org/rfc/rfc8725.html",
         },
     }
+}
+
+/// The formats a report is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// The terminal summary.
+    Text,
+    /// `{"findings": [...], "stats": {...}, "gate": {...}}`.
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    /// JUnit XML: a suite per endpoint, a test case per invariant.
+    Junit,
+    /// One self-contained HTML page.
+    Html,
+}
+
+impl Format {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Sarif => "sarif",
+            Format::Junit => "junit",
+            Format::Html => "html",
+        }
+    }
+}
+
+/// Renders the report in one format under the gate (`verbose`: the text summary shows each
+/// finding's case and curl line; `mask`: what the HTML page masks).
+pub fn render(
+    report: &Report,
+    format: Format,
+    gate: &Gate,
+    ctx: &SpecContext,
+    mask: &html::Masking,
+    verbose: bool,
+) -> Result<String, serde_json::Error> {
+    Ok(match format {
+        Format::Text => report.render_text_gated(verbose, gate),
+        Format::Json => {
+            let mut value = serde_json::to_value(report)?;
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("gate".to_owned(), gate.summary_json(report));
+            }
+            serde_json::to_string_pretty(&value)? + "\n"
+        }
+        Format::Sarif => sarif::to_string(report, ctx, gate),
+        Format::Junit => junit::render(report, ctx, gate),
+        Format::Html => html::render_masked(report, ctx, gate, mask),
+    })
 }
