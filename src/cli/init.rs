@@ -2,9 +2,9 @@
 //! from an OpenAPI 3 document, JSON or YAML). `confab check-spec`: says everything that keeps a
 //! spec from scanning, each problem with file:line: key.
 
-use confab::spec::Spec;
 use confab::spec::check::check;
 use confab::spec::openapi::{default_endpoints, read_openapi, skeleton};
+use confab::spec::{Spec, parse_errors};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -75,9 +75,20 @@ pub fn init(args: InitArgs) -> ExitCode {
 pub fn check_spec(args: CheckSpecArgs) -> ExitCode {
     let spec = match Spec::load(&args.file) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            eprintln!("confab: check-spec: 1 problem");
+        Err(first) => {
+            // A spec that does not parse: every problem of the text at once, where there is
+            // text to parse again; else the one error.
+            let origin = args.file.display().to_string();
+            let mut all = std::fs::read_to_string(&args.file)
+                .map(|text| parse_errors(&text, &origin))
+                .unwrap_or_default();
+            if all.is_empty() {
+                all.push(first);
+            }
+            for e in &all {
+                eprintln!("error: {e}");
+            }
+            eprintln!("confab: check-spec: {} problem(s)", all.len());
             return ExitCode::from(2);
         }
     };

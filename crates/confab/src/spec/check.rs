@@ -28,12 +28,6 @@ pub fn check(spec: &Spec) -> Vec<Problem> {
             "missing: [target] says how to start the API or where it runs".into(),
         );
     }
-    if spec.downstream.is_none() {
-        err(
-            "downstream",
-            "missing: [downstream] resource = \"/docs/{id}\" tells the sink what to serve".into(),
-        );
-    }
     if spec.endpoints.is_empty() {
         err(
             "endpoint",
@@ -156,6 +150,65 @@ pub fn check(spec: &Spec) -> Vec<Problem> {
             );
         }
     }
+    out.extend(unknown_placeholders(spec));
+    out
+}
+
+/// Words in braces that look like a placeholder but are none that confab fills in (sent as
+/// written, which is rarely what was meant: `{uuid}` was, before confab knew it), and
+/// `{setup.NAME}` that no setup step saves. Warnings, each at its line.
+fn unknown_placeholders(spec: &Spec) -> Vec<Problem> {
+    // Braces with a meaning of their own in some keys: `{id}` in capabilities and the
+    // downstream resource, `{confab}` in the target command.
+    const OTHER_MEANINGS: [&str; 2] = ["id", "confab"];
+    let saved: Vec<&String> = spec.setup.iter().flat_map(|s| s.save.keys()).collect();
+    let mut out = Vec::new();
+    for (n, line) in spec.source.lines().enumerate() {
+        let code = line.split_once(" #").map_or(line, |(c, _)| c);
+        if code.trim_start().starts_with('#') {
+            continue;
+        }
+        let mut rest = code;
+        while let Some(open) = rest.find('{') {
+            let tail = &rest[open + 1..];
+            if tail.starts_with('{') {
+                // `{{name}}`: an escape, sent as `{name}`.
+                rest = tail.trim_start_matches('{');
+                continue;
+            }
+            let Some(close) = tail.find('}') else { break };
+            let name = &tail[..close];
+            rest = &tail[close + 1..];
+            let word = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.".contains(&b));
+            if !word || OTHER_MEANINGS.contains(&name) {
+                continue;
+            }
+            let message = match name.strip_prefix("setup.") {
+                Some(saved_name) if !saved.iter().any(|s| s.as_str() == saved_name) => format!(
+                    "{{{name}}}: no [[setup]] step saves {saved_name:?} (save = {{ {saved_name} = \"/json/pointer\" }})"
+                ),
+                Some(_) => continue,
+                None if super::template::is_known(name) => continue,
+                None => format!(
+                    "{{{name}}} is not a placeholder confab fills in: it is sent as written \
+                     (known: {})",
+                    super::template::KNOWN.join(", ")
+                ),
+            };
+            out.push(Problem {
+                error: false,
+                detail: SpecError {
+                    origin: spec.origin.clone(),
+                    line: Some(n + 1),
+                    key: None,
+                    message,
+                },
+            });
+        }
+    }
     out
 }
 
@@ -204,16 +257,33 @@ mod tests {
         );
         assert!(
             text.iter()
-                .any(|t| t.starts_with("E s.toml: downstream: missing"))
-        );
-        assert!(
-            text.iter()
                 .any(|t| t.starts_with("E s.toml: principal: no"))
         );
         assert!(
             text.iter()
                 .any(|t| t.starts_with("W s.toml:10: endpoint[0].llm:")),
             "{text:?}"
+        );
+    }
+
+    #[test]
+    fn words_in_braces_that_confab_does_not_fill_are_warned_about() {
+        let text = "[target]\nbase_url = \"http://127.0.0.1:{port}\"\n[auth]\nalg = \"HS256\"\nsecret = \"{jwt_secret}\"\n[[principal]]\nname = \"a\"\nowns = [\"{setup.chat}\"]\n[[endpoint]]\nname = \"e\"\nmethod = \"GET\"\npath = \"/x/{uuid}/{nope}/{{literal}}\"\ncapabilities = [\"GET /x/{id}\"]\n";
+        let spec = Spec::parse(text, "s.toml", Path::new(".")).expect("parses");
+        let warnings: Vec<String> = check(&spec)
+            .iter()
+            .filter(|p| !p.error)
+            .map(|p| p.detail.to_string())
+            .filter(|t| t.contains("{setup.") || t.contains("not a placeholder"))
+            .collect();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("s.toml:8: {setup.chat}: no [[setup]] step saves"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].starts_with("s.toml:12: {nope} is not a placeholder"),
+            "{warnings:?}"
         );
     }
 }

@@ -73,7 +73,7 @@ impl fmt::Debug for Spec {
 pub use confab_target::encode_path_segment;
 
 /// What is wrong with a spec, and where: the file, the line (when known) and the key.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SpecError {
     pub origin: String,
     pub line: Option<usize>,
@@ -116,12 +116,7 @@ impl Spec {
 
     /// Parses spec text; `origin` names it in errors and `base_dir` anchors relative paths.
     pub fn parse(source: &str, origin: &str, base_dir: &Path) -> Result<Spec, SpecError> {
-        let mut spec: Spec = toml::from_str(source).map_err(|e| SpecError {
-            origin: origin.to_owned(),
-            line: e.span().map(|s| line_of(source, s.start)),
-            key: None,
-            message: e.message().trim_end().to_owned(),
-        })?;
+        let mut spec: Spec = toml::from_str(source).map_err(|e| parse_error(source, origin, &e))?;
         spec.base_dir = base_dir.to_path_buf();
         spec.origin = origin.to_owned();
         spec.source = source.to_owned();
@@ -422,6 +417,111 @@ impl Spec {
     }
 }
 
+/// Every problem that keeps `source` from parsing, not only the first: after each error located
+/// on a `key = value` line, that line is set aside and the text parsed again (at most 32
+/// times). A "missing" error caused by a line set aside is not reported: the line's own error
+/// already is. Empty when the text parses.
+pub fn parse_errors(source: &str, origin: &str) -> Vec<SpecError> {
+    let mut text = source.to_owned();
+    let mut errors: Vec<SpecError> = Vec::new();
+    let mut set_aside: Vec<String> = Vec::new();
+    for _ in 0..32 {
+        let Err(e) = toml::from_str::<Spec>(&text) else {
+            break;
+        };
+        let err = parse_error(&text, origin, &e);
+        let artifact = err.message.starts_with("missing")
+            && set_aside
+                .iter()
+                .any(|k| err.message.contains(k.rsplit('.').next().unwrap_or(k)));
+        if !artifact {
+            errors.push(err.clone());
+        }
+        let Some(line) = err.line.filter(|_| err.key.is_some()) else {
+            break;
+        };
+        // Blank the line (keeping line numbers) and go on.
+        let mut lines: Vec<&str> = text.split('\n').collect();
+        if line == 0 || line > lines.len() {
+            break;
+        }
+        lines[line - 1] = "";
+        text = lines.join("\n");
+        set_aside.extend(err.key);
+    }
+    errors.sort_by_key(|e| e.line);
+    errors
+}
+
+/// A TOML or shape error as a [`SpecError`]: its line, the dotted key it sits at (when it sits
+/// on a `key = value` line), and a message in words rather than Rust types.
+fn parse_error(source: &str, origin: &str, e: &toml::de::Error) -> SpecError {
+    let offset = e.span().map(|s| s.start);
+    SpecError {
+        origin: origin.to_owned(),
+        line: offset.map(|o| line_of(source, o)),
+        key: offset.and_then(|o| key_at(source, o)),
+        message: plain_message(e.message().trim_end()),
+    }
+}
+
+/// The dotted key (`auth.leeway_s`, `principal[1].name`) of the `key = value` line holding
+/// `offset`, from the table headers above it.
+fn key_at(source: &str, offset: usize) -> Option<String> {
+    let mut table = String::new();
+    let mut arrays: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut start = 0;
+    for line in source.split_inclusive('\n') {
+        let end = start + line.len();
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_owned();
+            let n = arrays
+                .entry(name.clone())
+                .and_modify(|n| *n += 1)
+                .or_insert(0);
+            table = format!("{name}[{n}]");
+        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            table = name.trim().to_owned();
+        }
+        if offset < end || end == source.len() {
+            let (key, _) = t.split_once('=')?;
+            let key = key.trim().trim_matches('"');
+            if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+                return None;
+            }
+            return Some(if table.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{table}.{key}")
+            });
+        }
+        start = end;
+    }
+    None
+}
+
+/// serde's wording for people who write TOML, not Rust.
+fn plain_message(message: &str) -> String {
+    let mut m = message.to_owned();
+    for (rust, words) in [
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u16", "expected a whole number"),
+        ("expected u8", "expected a whole number"),
+        ("expected usize", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected a list [ ... ]"),
+        ("expected a map", "expected a table { ... }"),
+        ("expected struct", "expected a table"),
+    ] {
+        m = m.replace(rust, words);
+    }
+    m
+}
+
 fn line_of(source: &str, offset: usize) -> usize {
     source
         .as_bytes()
@@ -573,5 +673,27 @@ allow = ["bob"]
         assert_eq!(alice.owns.len(), 2);
         assert_eq!(spec.setup[0].method, Method::Post);
         assert!(alice.login.as_ref().is_some_and(|l| l.form.is_some()));
+    }
+
+    #[test]
+    fn every_parse_problem_at_once_each_at_its_line_and_dotted_key() {
+        let text = "[auth]\nalg = \"HS256\"\nleeway_s = \"ten\"\nissuer = 5\n\n[[principal]]\nname = \"a\"\n[[principal]]\nname = 5\n";
+        let errors: Vec<String> = parse_errors(text, "s.toml")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "s.toml:3: auth.leeway_s: invalid type: string \"ten\", expected a whole number",
+                "s.toml:4: auth.issuer: invalid type: integer `5`, expected a string",
+                "s.toml:9: principal[1].name: invalid type: integer `5`, expected a string",
+            ]
+        );
+        // Spec::parse stops at the first, in the same words.
+        let first = Spec::parse(text, "s.toml", Path::new(".")).expect_err("bad");
+        assert!(first.to_string().starts_with("s.toml:"), "{first}");
+        assert!(first.key.is_some(), "{first}");
+        assert!(parse_errors("[auth]\nalg = \"HS256\"\n", "s.toml").is_empty());
     }
 }
