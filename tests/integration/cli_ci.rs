@@ -364,10 +364,8 @@ fn check_spec_names_file_line_and_key_of_each_problem() {
         err.contains(&format!("error: {file}: target: missing")),
         "{err}"
     );
-    assert!(
-        err.contains(&format!("error: {file}: downstream: missing")),
-        "{err}"
-    );
+    // [downstream] is optional: an app with no downstream API is tested as it is.
+    assert!(!err.contains("downstream: missing"), "{err}");
     assert!(
         err.contains(&format!("error: {file}:3: auth.public_key_file:")),
         "{err}"
