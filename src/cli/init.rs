@@ -3,7 +3,7 @@
 //! spec from scanning, each problem with file:line: key.
 
 use confab::spec::check::check;
-use confab::spec::openapi::{default_endpoints, read_openapi, skeleton};
+use confab::spec::openapi::{Include, default_endpoints, read_openapi, skeleton};
 use confab::spec::{Spec, parse_errors};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +19,12 @@ pub struct InitArgs {
     /// Fill the endpoints from this OpenAPI 3 document (JSON or YAML).
     #[arg(long, value_name = "FILE")]
     pub openapi: Option<PathBuf>,
+    /// With --openapi: also the operations that take no credentials.
+    #[arg(long)]
+    pub include_public: bool,
+    /// With --openapi: also DELETE operations (a scan would delete data).
+    #[arg(long)]
+    pub include_destructive: bool,
 }
 
 #[derive(clap::Args)]
@@ -31,7 +37,13 @@ pub struct CheckSpecArgs {
 pub fn init(args: InitArgs) -> ExitCode {
     let (endpoints, origin, public) = match &args.openapi {
         None => (default_endpoints(), None, Vec::new()),
-        Some(path) => match read_openapi(path) {
+        Some(path) => match read_openapi(
+            path,
+            Include {
+                public: args.include_public,
+                destructive: args.include_destructive,
+            },
+        ) {
             Ok((e, public)) => (e, Some(path.display().to_string()), public),
             Err(e) => return super::fail(&format!("init: {}", path.display()), &e),
         },

@@ -162,9 +162,11 @@ pub fn skeleton(endpoints: &[EndpointDraft], origin: Option<&str>, public: &[Str
     if !public.is_empty() {
         let _ = writeln!(
             s,
-            "# Left out, as they take no credentials (security: []): {}",
-            public.join(", ")
+            "# Left out (add one by hand, or use --include-public / --include-destructive):"
         );
+        for op in public {
+            let _ = writeln!(s, "#   {op}");
+        }
     }
     for e in endpoints {
         s.push('\n');
@@ -210,10 +212,11 @@ pub struct OpenApiError(String);
 /// operations left out as public (no `security`).
 pub fn read_openapi(
     path: &std::path::Path,
+    include: Include,
 ) -> Result<(Vec<EndpointDraft>, Vec<String>), OpenApiError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| OpenApiError(format!("cannot read: {e}")))?;
-    endpoints_from_openapi(&parse_openapi(&text)?)
+    endpoints_from_openapi(&parse_openapi(&text)?, include)
 }
 
 /// Reads an OpenAPI document: JSON, or YAML when it is not JSON.
@@ -426,11 +429,13 @@ fn convert_path(path: &str, params: &[Value], doc: &Value, notes: &mut Vec<Strin
 
 /// True when an operation declares that it needs no credentials (`security: []`, or an
 /// empty requirement `{}` that makes them optional): confab tests bearer-protected endpoints.
+/// No credentials needed: `security: []`, an empty requirement, or no `security` at all, on
+/// the operation or the document (FastAPI leaves it off its public routes).
 fn is_public(doc: &Value, op: &Value) -> bool {
     op.get("security")
         .or_else(|| doc.get("security"))
         .and_then(Value::as_array)
-        .is_some_and(|reqs| {
+        .is_none_or(|reqs| {
             reqs.is_empty()
                 || reqs
                     .iter()
@@ -438,10 +443,20 @@ fn is_public(doc: &Value, op: &Value) -> bool {
         })
 }
 
+/// What `confab init --openapi` leaves out unless asked.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Include {
+    /// Operations that need no credentials (nothing for a bearer-token campaign to test).
+    pub public: bool,
+    /// DELETE operations: a scan of a real deployment would delete its data.
+    pub destructive: bool,
+}
+
 /// The endpoints of an OpenAPI 3 document's `paths`, and the operations left out because
 /// they need no credentials (`METHOD /path`).
 pub fn endpoints_from_openapi(
     doc: &Value,
+    include: Include,
 ) -> Result<(Vec<EndpointDraft>, Vec<String>), OpenApiError> {
     let paths = doc
         .get("paths")
@@ -458,8 +473,18 @@ pub fn endpoints_from_openapi(
             .unwrap_or_default();
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
-            if is_public(doc, op) {
-                public.push(format!("{} {path}", method.to_uppercase()));
+            if !include.public && is_public(doc, op) {
+                public.push(format!(
+                    "{} {path} (public: it takes no credentials)",
+                    method.to_uppercase()
+                ));
+                continue;
+            }
+            if !include.destructive && method == "delete" {
+                public.push(format!(
+                    "{} {path} (destructive: a scan would delete data)",
+                    method.to_uppercase()
+                ));
                 continue;
             }
             let mut params = shared.clone();
@@ -494,11 +519,15 @@ pub fn endpoints_from_openapi(
                 name = format!("{name}_{method}");
             }
             let body = body_template(doc, op);
-            let llm = mentions_llm(op);
-            if llm && !body.iter().any(|(_, v)| v == "{prompt}") {
+            // Reaching the model is a claim about where a prompt goes: a chat app mentions
+            // "chat" on every route, but only those taking the user's text call the model.
+            let takes_prompt = body.iter().any(|(_, v)| v == "{prompt}");
+            let llm = mentions_llm(op) && takes_prompt;
+            if mentions_llm(op) && !takes_prompt && method != "get" && method != "delete" {
                 notes.push(
-                    "CHANGE: it reaches the model, but no body field was recognized as the \
-                     prompt: put \"{prompt}\" where the user's text goes."
+                    "CHANGE: it mentions a model, but no body field was recognized as the \
+                     prompt: if it reaches the model, put \"{prompt}\" where the user's text \
+                     goes and set llm = true."
                         .to_owned(),
                 );
             }
@@ -532,8 +561,8 @@ mod tests {
     fn openapi_paths_become_endpoints() {
         let doc = parse_openapi(include_str!("../../../../tests/data/openapi/docs-api.json"))
             .expect("json");
-        let (eps, public) = endpoints_from_openapi(&doc).expect("endpoints");
-        assert_eq!(public, ["GET /healthz"]);
+        let (eps, public) = endpoints_from_openapi(&doc, Include::default()).expect("endpoints");
+        assert_eq!(public, ["GET /healthz (public: it takes no credentials)"]);
         assert_eq!(eps.len(), 3);
         let by = |n: &str| {
             eps.iter()
@@ -561,9 +590,7 @@ mod tests {
         assert_eq!(share.scope, "docs:write");
         assert!(!share.llm);
         let text = skeleton(&eps, Some("docs-api.json"), &public);
-        assert!(
-            text.contains("# Left out, as they take no credentials (security: []): GET /healthz")
-        );
+        assert!(text.contains("#   GET /healthz (public: it takes no credentials)"));
         let spec = Spec::parse(&text, "c.toml", Path::new(".")).expect("parses");
         assert_eq!(spec.endpoints.len(), eps.len());
         assert!(check(&spec).iter().all(|p| !p.error));
@@ -571,9 +598,9 @@ mod tests {
 
     #[test]
     fn yaml_openapi_is_read_too() {
-        let yaml = "openapi: 3.0.3\npaths:\n  /chat:\n    post:\n      summary: Chat with the assistant\n      requestBody:\n        content:\n          application/json:\n            schema:\n              type: object\n              properties:\n                message: {type: string}\n";
+        let yaml = "openapi: 3.0.3\nsecurity:\n  - bearer: []\npaths:\n  /chat:\n    post:\n      summary: Chat with the assistant\n      requestBody:\n        content:\n          application/json:\n            schema:\n              type: object\n              properties:\n                message: {type: string}\n";
         let doc = parse_openapi(yaml).expect("yaml");
-        let (eps, _) = endpoints_from_openapi(&doc).expect("endpoints");
+        let (eps, _) = endpoints_from_openapi(&doc, Include::default()).expect("endpoints");
         assert_eq!(eps.len(), 1);
         assert!(eps[0].llm);
         assert_eq!(eps[0].name, "post_chat");
@@ -582,5 +609,40 @@ mod tests {
             vec![("message".to_owned(), "{prompt}".to_owned())]
         );
         assert!(parse_openapi("{ not json").is_err());
+    }
+
+    /// FastAPI leaves `security` off its public routes; a chat app mentions "chat" on every
+    /// route; DELETE would delete data. Only the protected route that takes a prompt is drafted
+    /// as reaching the model.
+    #[test]
+    fn public_destructive_and_promptless_operations_are_told_apart() {
+        let doc = serde_json::json!({
+            "openapi": "3.1.0",
+            "paths": {
+                "/health": {"get": {"summary": "health"}},
+                "/chats/{id}": {
+                    "get": {"summary": "Get a chat", "security": [{"bearer": []}]},
+                    "delete": {"summary": "Delete a chat", "security": [{"bearer": []}]},
+                },
+                "/chats/{id}/ask": {"post": {
+                    "summary": "Ask the chat assistant",
+                    "security": [{"bearer": []}],
+                    "requestBody": {"content": {"application/json": {"schema": {
+                        "type": "object", "properties": {"prompt": {"type": "string"}}}}}},
+                }},
+            },
+        });
+        let (eps, left_out) = endpoints_from_openapi(&doc, Include::default()).expect("drafts");
+        let names: Vec<(&str, bool)> = eps.iter().map(|e| (e.method.as_str(), e.llm)).collect();
+        assert_eq!(names, [("GET", false), ("POST", true)], "{eps:?}");
+        assert_eq!(left_out.len(), 2, "{left_out:?}");
+        assert!(left_out.iter().any(|o| o.starts_with("GET /health (public")));
+        assert!(left_out.iter().any(|o| o.starts_with("DELETE /chats/{id} (destructive")));
+        let all = Include {
+            public: true,
+            destructive: true,
+        };
+        let (eps, left_out) = endpoints_from_openapi(&doc, all).expect("drafts");
+        assert_eq!((eps.len(), left_out.len()), (4, 0));
     }
 }
