@@ -159,21 +159,28 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let recorded = super::record(&parts, &bytes);
     // Absolute-form targets come from a target using the sink as its HTTP proxy: never the
     // downstream API.
+    // The downstream API is every path of this host but the attacker's prefix; a request in
+    // absolute form went through the sink as a proxy, to a host the target was never given.
     let absolute = parts.uri.scheme().is_some();
-    let path = parts.uri.path();
-    let resource = (!absolute)
+    let raw_path = parts.uri.path();
+    let host = if absolute
+        || raw_path == ATTACKER_PREFIX
+        || raw_path.starts_with(&format!("{ATTACKER_PREFIX}/"))
+    {
+        SinkHost::Attacker
+    } else {
+        SinkHost::Downstream
+    };
+    // The id as the downstream server reads it: dot segments and encoded slashes resolved.
+    let path = crate::observation::normalize_path(raw_path);
+    let resource = (host == SinkHost::Downstream)
         .then(|| {
             path.strip_prefix(shared.prefix.as_str())
                 .and_then(|rest| rest.strip_suffix(shared.suffix.as_str()))
                 .filter(|id| !id.is_empty() && !id.contains('/'))
-                .map(percent_decode)
+                .map(crate::observation::percent_decode)
         })
         .flatten();
-    let host = if resource.is_some() {
-        SinkHost::Downstream
-    } else {
-        SinkHost::Attacker
-    };
 
     let mut cases = lock(&shared.cases);
     let bearer = recorded
@@ -219,6 +226,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 ),
             },
         },
+        (None, _) if host == SinkHost::Downstream => {
+            (StatusCode::NOT_FOUND, json!({"error": "not_found"}))
+        }
         (None, _) => (StatusCode::OK, json!({"ok": true, "note": "attacker host"})),
     };
     let record = SinkRequest {
@@ -233,24 +243,4 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     }
     drop(cases);
     (status, axum::Json(response)).into_response()
-}
-
-/// Decodes `%XX` escapes (lossily), as a server routing on the path would.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(h) = bytes.get(i + 1..i + 3)
-            && let Ok(v) = u8::from_str_radix(&String::from_utf8_lossy(h), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
