@@ -68,19 +68,57 @@ pub fn reference_endpoints() -> Vec<confab::report::EndpointInfo> {
     ]
 }
 
+/// Tools are required (a missing one fails the test instead of skipping it) under
+/// `CONFAB_REQUIRE_TOOLS=1` and in CI.
+pub fn tools_required() -> bool {
+    std::env::var_os("CONFAB_REQUIRE_TOOLS").is_some_and(|v| v == "1")
+        || std::env::var_os("CI").is_some()
+}
+
+/// Whether `python3` (the first on PATH) imports these modules.
+fn python_imports(modules: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// The Flask example needs its Python packages (scripts/test.sh installs them into .venv):
 /// skipped locally without them (with a note), a failure in CI.
 pub fn flask_available() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import flask, jwt, openai, requests"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = python_imports("flask, jwt, openai, requests");
     assert!(
-        ok || std::env::var_os("CI").is_none(),
+        ok || !tools_required(),
         "CI must install examples/flask/requirements.txt"
     );
     if !ok {
         eprintln!("skipped: pip install -r examples/flask/requirements.txt to run this test");
+    }
+    ok
+}
+
+/// The precision targets (examples/precision/) need Flask, FastAPI and uvicorn, PyJWT, the
+/// OpenAI SDK, and node with the Express target's `npm ci` done: skipped locally without them
+/// (with a note), a failure under `CONFAB_REQUIRE_TOOLS=1` or in CI.
+pub fn precision_available() -> bool {
+    let python = python_imports("flask, jwt, openai, requests, fastapi, uvicorn, httpx");
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let modules =
+        repo_path("examples/precision/express_jsonwebtoken/node_modules/jsonwebtoken").is_dir();
+    let ok = python && node && modules;
+    let how = "pip install -r examples/precision/flask_pyjwt/requirements.txt \
+               -r examples/precision/fastapi_pyjwt/requirements.txt; \
+               (cd examples/precision/express_jsonwebtoken && npm ci)";
+    assert!(
+        ok || !tools_required(),
+        "the precision suite's tools are missing (python packages: {python}, node: {node}, \
+         npm ci done: {modules}); install them: {how}"
+    );
+    if !ok {
+        eprintln!("skipped: the precision suite needs: {how}");
     }
     ok
 }

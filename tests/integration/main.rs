@@ -16,6 +16,8 @@ mod harness_smoke;
 mod in_process;
 mod known_vectors;
 mod log_attribution;
+mod precision;
+mod precision_rules;
 mod provenance;
 mod reference_campaigns;
 mod reference_target;
