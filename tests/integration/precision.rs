@@ -68,9 +68,10 @@ fn line(f: &Value) -> String {
 /// target's README.
 fn planted(target: &str) -> &'static [(&'static str, &'static str)] {
     match target {
+        // The IDOR through the model shows as PROVENANCE (its README: or OWNERSHIP, when the
+        // model also repeats the document, which a campaign need not script).
         "flask_pyjwt" => &[
             ("PROVENANCE", "model_id_of_another_tenant"),
-            ("OWNERSHIP", "other_tenant_content"),
             ("ECHO", "system_prompt_in_response"),
         ],
         "fastapi_pyjwt" => &[

@@ -48,6 +48,10 @@ struct Shared {
     unattributed: Mutex<Vec<SinkRequest>>,
     /// Requests attributed only because one case was armed.
     guessed: std::sync::atomic::AtomicU64,
+    /// `host:port` of the downstream API as the target was given it: a request that reached
+    /// this socket under another name (an invented `localhost` or decimal-IP URL) went to a
+    /// host the target was never given.
+    authority: Mutex<String>,
 }
 
 /// The sink: served on an ephemeral loopback port ([`Sink::start`]) or called in-process
@@ -66,6 +70,8 @@ impl Sink {
         let mut sink = Sink::in_process(resource_template, resources);
         let server = super::Server::start(sink.router()).await?;
         sink.base = format!("http://{}", server.addr());
+        // On its own socket, its name is the socket's, not the in-process one.
+        *lock(&sink.shared.authority) = authority_of(&sink.base);
         sink.port = server.addr().port();
         sink.server = Some(server);
         Ok(sink)
@@ -84,6 +90,7 @@ impl Sink {
             cases: Mutex::new(HashMap::new()),
             unattributed: Mutex::new(Vec::new()),
             guessed: Default::default(),
+            authority: Mutex::new(authority_of(confab_target::DOWNSTREAM_URL)),
         });
         Sink {
             base: confab_target::DOWNSTREAM_URL.to_owned(),
@@ -163,7 +170,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     // absolute form went through the sink as a proxy, to a host the target was never given.
     let absolute = parts.uri.scheme().is_some();
     let raw_path = parts.uri.path();
+    let named_otherwise = recorded
+        .header("host")
+        .is_some_and(|h| !h.eq_ignore_ascii_case(&lock(&shared.authority)));
     let host = if absolute
+        || named_otherwise
         || raw_path == ATTACKER_PREFIX
         || raw_path.starts_with(&format!("{ATTACKER_PREFIX}/"))
     {
@@ -243,4 +254,10 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     }
     drop(cases);
     (status, axum::Json(response)).into_response()
+}
+
+/// `host:port` of a base URL.
+fn authority_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()
 }

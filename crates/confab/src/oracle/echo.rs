@@ -19,6 +19,8 @@ use std::sync::Arc;
 #[derive(Default)]
 pub struct EchoFinders {
     by_prompt: std::sync::Mutex<HashMap<Option<String>, Arc<Scrubber>>>,
+    /// Credentials found in each system prompt: the same prompt every case, scanned once.
+    shown_by_prompt: std::sync::Mutex<HashMap<String, Arc<Vec<String>>>>,
 }
 
 /// A target whose system prompt changes per request (a name in it, say) is not cached past
@@ -26,6 +28,26 @@ pub struct EchoFinders {
 const MAX_CACHED_PROMPTS: usize = 64;
 
 impl EchoFinders {
+    /// The credentials the target showed the model in this system prompt.
+    fn shown_in_prompt(&self, system_prompt: &str, planted: &[&str]) -> Arc<Vec<String>> {
+        let mut cache = self
+            .shown_by_prompt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = cache.get(system_prompt) {
+            return found.clone();
+        }
+        let found = Arc::new(crate::generators::output::shown_credentials(
+            system_prompt,
+            &[],
+            planted,
+        ));
+        if cache.len() < MAX_CACHED_PROMPTS {
+            cache.insert(system_prompt.to_owned(), found.clone());
+        }
+        found
+    }
+
     fn shared(&self, run: &RunFacts<'_>, system_prompt: Option<&str>) -> Option<Arc<Scrubber>> {
         let key = system_prompt.map(str::to_owned);
         let mut cache = self.by_prompt.lock().unwrap_or_else(|p| p.into_inner());
@@ -99,11 +121,19 @@ pub(super) fn echo(
             .iter()
             .flat_map(|r| r.tool_results.iter().cloned())
             .collect();
-        crate::generators::output::shown_credentials(
-            system_prompt.as_deref().unwrap_or_default(),
-            &tool_results,
-            &planted,
-        )
+        let mut shown = run
+            .echo
+            .shown_in_prompt(system_prompt.as_deref().unwrap_or_default(), &planted)
+            .as_ref()
+            .clone();
+        if !tool_results.is_empty() {
+            for c in crate::generators::output::shown_credentials("", &tool_results, &planted) {
+                if !shown.contains(&c) {
+                    shown.push(c);
+                }
+            }
+        }
+        shown
     };
     let mut places: Vec<(Place, String)> = vec![
         (Place::ResponseBody, obs.response_body.clone()),

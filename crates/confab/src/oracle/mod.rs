@@ -446,8 +446,6 @@ fn authn(case: &CaseFacts<'_>, r: Rejection, obs: &Observation, out: &mut Vec<Vi
         && (400..500).contains(&s)
         && s != r.status()
         && !body_explains(case, s, obs.differential.as_ref())
-        // The same answer as without any token: the target refused before reading it.
-        && obs.differential.as_ref().is_none_or(|d| d.none != Some(s) || target_refused_token(obs))
     {
         out.push(Violation {
             invariant: Invariant::Authn,
@@ -461,12 +459,10 @@ fn authn(case: &CaseFacts<'_>, r: Rejection, obs: &Observation, out: &mut Vec<Vi
         });
     }
     if !obs.llm_calls.is_empty() {
-        // Without a token means without one in any form: a valid token under another scheme
-        // word or in the URL is the holder's own credential, not its absence.
-        let no_credentials = matches!(
-            r,
-            Rejection::MissingCredentials | Rejection::UnsupportedScheme
-        ) && case.token.is_none();
+        // Without a token means without one in any form (no header, an empty credential,
+        // another scheme's credential): a valid token under another scheme word or in the
+        // URL is the holder's own credential, not its absence.
+        let no_credentials = case.token.is_none();
         if no_credentials && case.llm {
             out.push(Violation {
                 invariant: Invariant::UnauthLlm,
