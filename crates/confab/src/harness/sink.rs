@@ -261,3 +261,73 @@ fn authority_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Sends `target` as written (no client normalises it first) with `host`.
+    async fn raw_get(port: u16, target: &str, host: &str) {
+        let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+            panic!("the sink listens");
+        };
+        let req = format!("GET {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+        let _ = s.write_all(req.as_bytes()).await;
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_downstream_host_is_read_as_a_server_reads_it() {
+        let resources = vec![Resource {
+            id: "doc-b1".into(),
+            owner: "bob".into(),
+            marker: "m".into(),
+        }];
+        let Ok(sink) = Sink::start("/docs/{id}", resources).await else {
+            panic!("the sink starts");
+        };
+        let port = sink.port();
+        let me = format!("127.0.0.1:{port}");
+        let cases = [
+            (
+                "/docs/doc-a2/../doc-b1",
+                me.as_str(),
+                SinkHost::Downstream,
+                Some("doc-b1"),
+            ),
+            (
+                "/docs/doc-a2%2F..%2Fdoc-b1",
+                me.as_str(),
+                SinkHost::Downstream,
+                Some("doc-b1"),
+            ),
+            // The model's `..` resolved by the target's client: still the downstream API.
+            ("/", me.as_str(), SinkHost::Downstream, None),
+            (
+                "/attacker/collect?d=x",
+                me.as_str(),
+                SinkHost::Attacker,
+                None,
+            ),
+            // The same socket reached under a name the target was never given.
+            (
+                "/docs/doc-b1",
+                &format!("localhost:{port}"),
+                SinkHost::Attacker,
+                None,
+            ),
+        ];
+        for (target, host, _, _) in &cases {
+            raw_get(port, target, host).await;
+        }
+        let seen = sink.take_unattributed();
+        assert_eq!(seen.len(), cases.len());
+        for ((target, _, want_host, want_id), got) in cases.iter().zip(&seen) {
+            assert_eq!(got.host, *want_host, "{target}");
+            assert_eq!(got.resource.as_deref(), *want_id, "{target}");
+        }
+        sink.shutdown().await;
+    }
+}

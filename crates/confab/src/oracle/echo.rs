@@ -96,6 +96,7 @@ fn credential_forms(c: &str) -> [String; 4] {
 pub(super) fn echo(
     case: &CaseFacts<'_>,
     obs: &Observation,
+    streamed: Option<String>,
     run: &RunFacts<'_>,
     out: &mut Vec<Violation>,
 ) {
@@ -147,7 +148,7 @@ pub(super) fn echo(
         (Place::TargetLogs, obs.logs.join("\n")),
     ];
     // What a streaming client shows, where the framing cut a span apart.
-    if let Some(text) = super::stream::reassemble(obs) {
+    if let Some(text) = streamed {
         places.push((Place::ResponseBody, text));
     }
     // Only a prompt long enough to leak in recognisable spans is watched.

@@ -307,9 +307,11 @@ pub fn check(
         Ok(_) => agree(case, obs, &mut out),
     }
     provenance(case, verdict.is_ok(), obs, &mut out);
-    ownership(case, obs, run, &mut out);
+    // What a streaming client shows: a span the framing cut apart is whole again there.
+    let streamed = stream::reassemble(obs);
+    ownership(case, obs, streamed.as_deref(), run, &mut out);
     agency(case, obs, &mut out);
-    echo::echo(case, obs, run, &mut out);
+    echo::echo(case, obs, streamed, run, &mut out);
     cost(obs, run, &mut out);
     out
 }
@@ -547,6 +549,9 @@ fn provenance(
         }
         // Whatever the shape: a path segment or query value of the raw request that only
         // the model supplied (the caller never sent it).
+        if obs.model_ids.is_empty() {
+            continue;
+        }
         if let Some(v) = crate::observation::target_values(&req.request.uri)
             .into_iter()
             .find(|v| !known(v) && obs.model_ids.iter().any(|m| m == v))
@@ -570,6 +575,7 @@ fn provenance(
 fn ownership(
     case: &CaseFacts<'_>,
     obs: &Observation,
+    streamed: Option<&str>,
     run: &RunFacts<'_>,
     out: &mut Vec<Violation>,
 ) {
@@ -578,8 +584,6 @@ fn ownership(
         .iter()
         .map(|(n, v)| format!("{n}: {v}\n"))
         .collect();
-    // What a streaming client shows: a marker split across events is whole again there.
-    let streamed = stream::reassemble(obs);
     for (id, owner, marker) in run.resources {
         if owner == case.principal {
             continue;
@@ -587,7 +591,7 @@ fn ownership(
         let m = marker.as_str();
         if obs.response_body.contains(m)
             || headers.contains(m)
-            || streamed.as_deref().is_some_and(|t| t.contains(m))
+            || streamed.is_some_and(|t| t.contains(m))
         {
             out.push(Violation {
                 invariant: Invariant::Ownership,

@@ -23,10 +23,15 @@ pub fn reassemble(obs: &Observation) -> Option<String> {
             .filter(|p| *p != "[DONE]")
             .collect()
     } else {
-        let lines: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
-        let ndjson = (content_type.contains("ndjson") || content_type.contains("jsonl"))
-            || (lines.len() > 1 && lines.iter().all(|l| l.trim_start().starts_with('{')));
+        // Cheap tests first: this runs on every response.
+        let ndjson = content_type.contains("ndjson")
+            || content_type.contains("jsonl")
+            || (body.starts_with('{') && body.contains("}\n{"));
         if !ndjson {
+            return None;
+        }
+        let lines: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
+        if !lines.iter().all(|l| l.trim_start().starts_with('{')) {
             return None;
         }
         lines
