@@ -261,9 +261,9 @@ fn profile_once() -> Option<()> {
     let n = if label == "stream_10" {
         scrub_stream(&s, &text[..], io::sink(), |_| Ok(()))
             .expect("sink never fails")
-            .findings as usize
+            .redactions as usize
     } else {
-        s.scrub(black_box(&text)).findings.len()
+        s.scrub(black_box(&text)).redactions.len()
     };
     eprintln!("{label}: {} bytes, {n} findings", text.len());
     Some(())
@@ -297,9 +297,13 @@ fn serve_fakes() -> Option<()> {
         let sink = Sink::start("/docs/{id}", resources)
             .await
             .expect("sink starts");
-        let llm = FakeLlm::start(Secret::from(key.as_str()), 1_000_000)
-            .await
-            .expect("fake model starts");
+        let llm = FakeLlm::start(
+            Secret::from(key.as_str()),
+            1_000_000,
+            vec!["confab-model".to_owned()],
+        )
+        .await
+        .expect("fake model starts");
         let urls = format!(
             "DOCS_API_URL={}\nOPENAI_BASE_URL={}\n",
             sink.base_url(),

@@ -666,10 +666,16 @@ pub fn check(spec: &Spec) -> Vec<Problem> {
         .unwrap_or_default();
     let passed = |p: &str| env_text.contains(p) || command_text.contains(p);
     if spec.target.is_some() {
-        if spec.endpoints.iter().any(|e| e.llm) && !passed("{llm_base_url}") {
+        let model_urls = [
+            "{llm_base_url}",
+            "{anthropic_base_url}",
+            "{ollama_base_url}",
+        ];
+        if spec.endpoints.iter().any(|e| e.llm) && !model_urls.iter().any(|p| passed(p)) {
             warn(
                 "target.env",
-                "no variable carries {llm_base_url}: the API cannot find confab's fake model"
+                "no variable carries {llm_base_url} (or {anthropic_base_url}, \
+                 {ollama_base_url}): the API cannot find confab's fake model"
                     .into(),
             );
         }

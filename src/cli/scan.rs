@@ -153,6 +153,10 @@ pub struct ScanArgs {
     /// No progress output, no summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Run to the end even when an `llm = true` endpoint never calls the model (otherwise the
+    /// reports are written, with the warning, and confab exits 2).
+    #[arg(long)]
+    pub allow_no_model: bool,
 }
 
 #[derive(clap::Args)]
@@ -203,7 +207,7 @@ pub fn spec_context(spec: &Spec, path: &Path, only: &[String]) -> SpecContext {
             .filter(|(_, e)| only.is_empty() || only.contains(&e.name))
             .map(|(i, e)| EndpointInfo {
                 name: e.name.clone(),
-                method: e.method.clone(),
+                method: e.method.to_string(),
                 path: e.path.clone(),
                 llm: e.llm,
                 line: spec.error_at(&format!("endpoint[{i}].name"), "").line,
@@ -349,6 +353,9 @@ pub fn scan(args: ScanArgs) -> ExitCode {
         endpoints: args.endpoints.clone(),
         shard: args.shard.map(|s| (s.index, s.count)),
         replay_dir: Some(args.replay_dir.clone()),
+        status: Some(std::sync::Arc::new(|line: &str| {
+            eprintln!("confab: {line}")
+        })),
         ..Options::default()
     };
     // Counted, not generated: a million-case plan is generated as the campaign runs.
@@ -391,7 +398,14 @@ pub fn scan(args: ScanArgs) -> ExitCode {
                 duration_ms = report.stats.duration_ms,
                 "campaign finished"
             );
-            emit(&report, &outputs, &gate, &ctx)
+            let code = emit(&report, &outputs, &gate, &ctx);
+            if !report.stats.warnings.is_empty() && !args.allow_no_model {
+                for w in &report.stats.warnings {
+                    eprintln!("confab: scan: {w}");
+                }
+                return ExitCode::from(2);
+            }
+            code
         }
         Err(e) => fail_campaign(&e),
     }

@@ -4,7 +4,7 @@
 
 use confab::guard::Secret;
 use confab::guard::scrub::{
-    Finding, ScrubConfig, ScrubError, Scrubber, ScrubberBuilder, SecretKind, scrub_stream,
+    Redaction, ScrubConfig, ScrubError, Scrubber, ScrubberBuilder, SecretKind, scrub_stream,
 };
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -58,13 +58,13 @@ pub fn run(args: ScrubArgs) -> ExitCode {
 fn stream(scrubber: &Scrubber, mut sink: Box<dyn Write>) -> io::Result<u64> {
     let stdin = io::stdin().lock();
     let stdout = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    let write_finding = |f: Finding| -> io::Result<()> {
+    let write_finding = |f: Redaction| -> io::Result<()> {
         serde_json::to_writer(&mut sink, &f).map_err(io::Error::other)?;
         sink.write_all(b"\n")
     };
     let summary = scrub_stream(scrubber, stdin, stdout, write_finding)?;
     sink.flush()?;
-    Ok(summary.findings)
+    Ok(summary.redactions)
 }
 
 fn build(args: &ScrubArgs) -> Result<Scrubber, String> {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::common::{doc, store};
 use confab::guard::ScopeSet;
 use confab::guard::capability::{
     ArgSpec, ArgType, AuthorizedArg, Capability, CapabilityParseError, EndpointPolicy, Host,
@@ -10,25 +11,12 @@ use confab::guard::capability::{
     UrlDenial,
 };
 use confab::guard::provenance::{
-    IdRejection, MemoryPermissions, RequestContext, ResourceKind, Source, Untrusted, Validator,
+    IdRejection, MemoryPermissions, RequestContext, Source, Untrusted, Validator,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
 use serde_json::json;
-
-fn doc() -> ResourceKind {
-    ResourceKind::with_default_pattern("doc").expect("constant kind")
-}
-
-fn store() -> MemoryPermissions {
-    let mut s = MemoryPermissions::new();
-    s.own("alice", "doc", "doc-a1")
-        .own("alice", "doc", "doc-a2")
-        .share("alice", "doc", "doc-pub")
-        .own("bob", "doc", "doc-b1");
-    s
-}
 
 fn cap(s: &str) -> Capability {
     Capability::parse(s).expect("constant capability")

@@ -391,3 +391,51 @@ fn check_spec_names_file_line_and_key_of_each_problem() {
         assert_eq!(code(&run), 0, "{ok}: {}", stderr(&run));
     }
 }
+
+/// An `llm = true` endpoint whose target never calls the model: the scan says so in every
+/// report and exits 2, unless `--allow-no-model`.
+#[test]
+fn an_llm_endpoint_that_never_calls_the_model_is_a_loud_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = dir.path().join("silent.toml");
+    // The reference target's `read` never calls the model: marked llm = true, it is silent.
+    let text =
+        std::fs::read_to_string(crate::common::repo_path("examples/reference/hardened.toml"))
+            .expect("spec")
+            .replacen("llm = false", "llm = true", 1);
+    std::fs::write(&spec, text).expect("spec written");
+    let json = dir.path().join("r.json");
+    let sarif = dir.path().join("r.sarif");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "scan",
+            "--spec",
+            s(&spec),
+            "--endpoint",
+            "read",
+            "--cases",
+            "10",
+            "--quiet",
+            "--replay-dir",
+            s(dir.path()),
+            "--format",
+            "json",
+            "--out",
+            s(&json),
+            "--out-sarif",
+            s(&sarif),
+        ];
+        args.extend_from_slice(extra);
+        confab(&args)
+    };
+    let refused = run(&[]);
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("\"read\" (llm = true) made no model call"));
+    let report = read_json(&json);
+    let warnings = report["stats"]["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let notes = &read_json(&sarif)["runs"][0]["invocations"][0]["toolExecutionNotifications"];
+    assert_eq!(notes.as_array().map(Vec::len), Some(1), "{notes}");
+    let allowed = run(&["--allow-no-model"]);
+    assert_eq!(code(&allowed), 0, "{}", stderr(&allowed));
+}

@@ -214,3 +214,38 @@ fn unusable_spec_exits_2_naming_the_problem() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(":3: auth.secret"), "{err}");
 }
+
+#[test]
+fn tokens_writes_exactly_count_lines_or_says_why_not() {
+    let now = NOW.to_string();
+    let minted = confab(
+        &["tokens", "--spec", SPEC, "--count", "1000", "--now", &now],
+        b"",
+    );
+    assert!(minted.status.success());
+    assert_eq!(minted.stdout.iter().filter(|b| **b == b'\n').count(), 1000);
+    assert!(
+        minted.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&minted.stderr)
+    );
+    // Two Authorization headers cannot be one line: nothing to write, and it says so.
+    let two = confab(
+        &[
+            "tokens",
+            "--spec",
+            SPEC,
+            "--count",
+            "5",
+            "--now",
+            &now,
+            "--family",
+            "duplicate_headers",
+        ],
+        b"",
+    );
+    assert!(two.status.success());
+    assert!(two.stdout.is_empty());
+    let note = String::from_utf8_lossy(&two.stderr);
+    assert!(note.contains("wrote 0 of 5 lines"), "{note}");
+}

@@ -68,57 +68,143 @@ pub fn reference_endpoints() -> Vec<confab::report::EndpointInfo> {
     ]
 }
 
-/// Tools are required (a missing one fails the test instead of skipping it) under
-/// `CONFAB_REQUIRE_TOOLS=1` and in CI.
-pub fn tools_required() -> bool {
-    std::env::var_os("CONFAB_REQUIRE_TOOLS").is_some_and(|v| v == "1")
-        || std::env::var_os("CI").is_some()
+/// A tool some tests need beyond Rust: the one skip policy of the suite. Missing, a test
+/// skips with a note saying how to install it; with `CONFAB_REQUIRE_TOOLS=1` (set by
+/// `scripts/test.sh`, so in CI) a missing tool fails the test instead, so CI never passes by
+/// skipping.
+#[derive(Clone, Copy, Debug)]
+pub enum Tool {
+    /// `python3` on PATH.
+    Python3,
+    /// python3 with PyJWT (tests/requirements.txt).
+    PyJwt,
+    /// python3 with the Flask example's packages (examples/flask/requirements.txt).
+    Flask,
+    /// python3 with the model APIs' official client libraries: openai, anthropic, ollama
+    /// (tests/requirements.txt).
+    ModelSdks,
+    /// python3 with the web-app example's packages (examples/webapp/requirements.txt).
+    WebApp,
+    /// A headless Chromium (`CONFAB_CHROMIUM`, or chromium / google-chrome on PATH).
+    Chromium,
+    /// The precision targets (examples/precision/): python3 with the Flask and FastAPI
+    /// targets' packages, and node with the Express target's `npm ci` done.
+    Precision,
 }
 
-/// Whether `python3` (the first on PATH) imports these modules.
-fn python_imports(modules: &str) -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .status()
-        .is_ok_and(|s| s.success())
+impl Tool {
+    fn available(self) -> bool {
+        let python = |code: &str| {
+            std::process::Command::new("python3")
+                .args(["-c", code])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        match self {
+            Tool::Python3 => python("pass"),
+            Tool::PyJwt => python("import jwt"),
+            Tool::Flask => python("import flask, jwt, openai, requests"),
+            Tool::ModelSdks => python("import openai, anthropic, ollama"),
+            Tool::WebApp => python("import fastapi, uvicorn, jwt, openai, cryptography"),
+            Tool::Chromium => chromium_path().is_some(),
+            Tool::Precision => {
+                python("import flask, jwt, openai, requests, fastapi, uvicorn, httpx")
+                    && std::process::Command::new("node")
+                        .arg("--version")
+                        .output()
+                        .is_ok_and(|o| o.status.success())
+                    && repo_path(
+                        "examples/precision/express_jsonwebtoken/node_modules/jsonwebtoken",
+                    )
+                    .is_dir()
+            }
+        }
+    }
+
+    fn install_hint(self) -> &'static str {
+        match self {
+            Tool::Python3 => "install python3",
+            Tool::PyJwt | Tool::ModelSdks => "pip install -r tests/requirements.txt",
+            Tool::Flask => "pip install -r examples/flask/requirements.txt",
+            Tool::WebApp => "pip install -r examples/webapp/requirements.txt",
+            Tool::Precision => {
+                "pip install -r examples/precision/flask_pyjwt/requirements.txt \
+                 -r examples/precision/fastapi_pyjwt/requirements.txt; \
+                 (cd examples/precision/express_jsonwebtoken && npm ci)"
+            }
+            Tool::Chromium => {
+                "install chromium (Debian: scripts/ensure-apt.sh chromium) or point \
+                 CONFAB_CHROMIUM at a Chromium or Chrome binary"
+            }
+        }
+    }
 }
 
-/// The Flask example needs its Python packages (scripts/test.sh installs them into .venv):
-/// skipped locally without them (with a note), a failure in CI.
+/// Whether `tool` is there; see [`Tool`] for what happens when it is not.
+pub fn require(tool: Tool) -> bool {
+    if tool.available() {
+        return true;
+    }
+    let required = std::env::var("CONFAB_REQUIRE_TOOLS").as_deref() == Ok("1");
+    assert!(
+        !required,
+        "{tool:?} is missing and CONFAB_REQUIRE_TOOLS=1: {}",
+        tool.install_hint()
+    );
+    eprintln!("skipped: {tool:?} is missing ({})", tool.install_hint());
+    false
+}
+
+/// The Flask example's packages: [`require`]`(Tool::Flask)`.
 pub fn flask_available() -> bool {
-    let ok = python_imports("flask, jwt, openai, requests");
-    assert!(
-        ok || !tools_required(),
-        "CI must install examples/flask/requirements.txt"
-    );
-    if !ok {
-        eprintln!("skipped: pip install -r examples/flask/requirements.txt to run this test");
-    }
-    ok
+    require(Tool::Flask)
 }
 
-/// The precision targets (examples/precision/) need Flask, FastAPI and uvicorn, PyJWT, the
-/// OpenAI SDK, and node with the Express target's `npm ci` done: skipped locally without them
-/// (with a note), a failure under `CONFAB_REQUIRE_TOOLS=1` or in CI.
-pub fn precision_available() -> bool {
-    let python = python_imports("flask, jwt, openai, requests, fastapi, uvicorn, httpx");
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let modules =
-        repo_path("examples/precision/express_jsonwebtoken/node_modules/jsonwebtoken").is_dir();
-    let ok = python && node && modules;
-    let how = "pip install -r examples/precision/flask_pyjwt/requirements.txt \
-               -r examples/precision/fastapi_pyjwt/requirements.txt; \
-               (cd examples/precision/express_jsonwebtoken && npm ci)";
-    assert!(
-        ok || !tools_required(),
-        "the precision suite's tools are missing (python packages: {python}, node: {node}, \
-         npm ci done: {modules}); install them: {how}"
-    );
-    if !ok {
-        eprintln!("skipped: the precision suite needs: {how}");
+/// The headless browser the HTML report tests render in, if there is one.
+pub fn chromium_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CONFAB_CHROMIUM") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
-    ok
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ]
+    .iter()
+    .find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The resource kind `doc` with the default id pattern.
+pub fn doc() -> confab::guard::ResourceKind {
+    confab::guard::ResourceKind::with_default_pattern("doc").expect("constant kind")
+}
+
+/// alice owns doc-a1 and doc-a2 and may read the shared doc-pub; bob owns doc-b1.
+pub fn store() -> confab::guard::MemoryPermissions {
+    let mut s = confab::guard::MemoryPermissions::new();
+    s.own("alice", "doc", "doc-a1")
+        .own("alice", "doc", "doc-a2")
+        .share("alice", "doc", "doc-pub")
+        .own("bob", "doc", "doc-b1");
+    s
+}
+
+/// Run statistics for hand-made reports.
+pub fn sample_stats() -> confab::report::Stats {
+    confab::report::Stats {
+        cases: 64,
+        requests: 100,
+        model_calls: 30,
+        downstream_requests: 20,
+        duration_ms: 1234,
+        seed: 7,
+        one_at_a_time: false,
+        ..Default::default()
+    }
 }

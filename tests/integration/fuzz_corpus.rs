@@ -1,29 +1,100 @@
 //! Replays, on stable Rust, what `cargo fuzz` runs: the committed seed corpora and every past
 //! crash (tests/fuzz_regressions/<target>/, each listed with what it found in the README
-//! there), through the same library functions the fuzz targets call.
+//! there), through the same library functions the fuzz targets call. Every fuzz target must
+//! be in [`TARGETS`], and every seed folder must exist and hold inputs: a target whose seeds
+//! went missing would otherwise pass by replaying nothing.
 
 use crate::common::repo_path;
+use confab::internal::fuzzing;
 use std::path::Path;
 
-fn replay(target: &str, dirs: &[&str], run: fn(&[u8])) -> usize {
+/// A fuzz target: its name (`fuzz/fuzz_targets/<name>.rs`), its seed folders (those
+/// `fuzz/smoke.sh` hands it), and the library function its shell calls.
+struct Target {
+    name: &'static str,
+    seeds: &'static [&'static str],
+    run: fn(&[u8]),
+}
+
+const TARGETS: &[Target] = &[
+    Target {
+        name: "guard_header",
+        seeds: &["corpus/headers"],
+        run: fuzzing::guard_header,
+    },
+    Target {
+        name: "guard_token",
+        seeds: &["fuzz/seeds/guard_token"],
+        run: fuzzing::guard_token,
+    },
+    Target {
+        name: "guard_differential",
+        seeds: &["fuzz/seeds/guard_differential"],
+        run: fuzzing::guard_differential,
+    },
+    Target {
+        name: "jose_flat",
+        seeds: &["fuzz/seeds/jose_flat"],
+        run: fuzzing::jose_flat,
+    },
+    Target {
+        name: "provenance",
+        seeds: &["fuzz/seeds/provenance"],
+        run: fuzzing::provenance,
+    },
+    Target {
+        name: "scrubber",
+        seeds: &["corpus/texts"],
+        run: fuzzing::scrubber,
+    },
+    Target {
+        name: "wire",
+        seeds: &["fuzz/seeds/wire", "corpus/outputs"],
+        run: fuzzing::wire,
+    },
+    Target {
+        name: "wire_responses",
+        seeds: &["fuzz/seeds/wire_responses"],
+        run: fuzzing::wire_responses,
+    },
+    Target {
+        name: "wire_anthropic",
+        seeds: &["fuzz/seeds/wire_anthropic"],
+        run: fuzzing::wire_anthropic,
+    },
+    Target {
+        name: "wire_ollama",
+        seeds: &["fuzz/seeds/wire_ollama"],
+        run: fuzzing::wire_ollama,
+    },
+    Target {
+        name: "wire_embeddings",
+        seeds: &["fuzz/seeds/wire_embeddings"],
+        run: fuzzing::wire_embeddings,
+    },
+    Target {
+        name: "spec_loader",
+        seeds: &["fuzz/seeds/spec_loader"],
+        run: fuzzing::spec_loader,
+    },
+];
+
+/// Runs every input of `dir` (README files aside) through `run`; returns how many ran.
+/// `None` when the folder does not exist.
+fn replay_dir(target: &str, dir: &str, run: fn(&[u8])) -> Option<usize> {
+    let entries = std::fs::read_dir(repo_path(dir)).ok()?;
     let mut count = 0;
-    for dir in dirs {
-        let path = repo_path(dir);
-        let Ok(entries) = std::fs::read_dir(&path) else {
+    for entry in entries.flatten() {
+        let file = entry.path();
+        if file.extension().is_some_and(|e| e == "md") {
             continue;
-        };
-        for entry in entries.flatten() {
-            let file = entry.path();
-            if file.extension().is_some_and(|e| e == "md") {
-                continue;
-            }
-            let data = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            let outcome = std::panic::catch_unwind(|| run(&data));
-            assert!(outcome.is_ok(), "{target}: {} fails", display(&file));
-            count += 1;
         }
+        let data = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let outcome = std::panic::catch_unwind(|| run(&data));
+        assert!(outcome.is_ok(), "{target}: {} fails", display(&file));
+        count += 1;
     }
-    count
+    Some(count)
 }
 
 fn display(p: &Path) -> String {
@@ -34,38 +105,54 @@ fn display(p: &Path) -> String {
 }
 
 #[test]
-fn guard_header_seeds_and_crashes() {
-    let n = replay(
-        "guard_header",
-        &["corpus/headers", "tests/fuzz_regressions/guard_header"],
-        confab::internal::fuzzing::guard_header,
-    );
-    assert!(n >= 40, "only {n} inputs");
-}
-
-#[test]
-fn guard_token_seeds_and_crashes() {
-    replay(
-        "guard_token",
-        &[
-            "fuzz/seeds/guard_token",
-            "tests/fuzz_regressions/guard_token",
-        ],
-        confab::internal::fuzzing::guard_token,
+fn every_fuzz_target_is_replayed() {
+    let mut shells: Vec<String> = std::fs::read_dir(repo_path("fuzz/fuzz_targets"))
+        .expect("fuzz/fuzz_targets")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".rs").map(str::to_owned)
+        })
+        .collect();
+    shells.sort();
+    let mut listed: Vec<String> = TARGETS.iter().map(|t| t.name.to_owned()).collect();
+    listed.sort();
+    assert_eq!(
+        shells, listed,
+        "fuzz/fuzz_targets and TARGETS must list the same targets"
     );
 }
 
 #[test]
-fn guard_differential_seeds_and_crashes() {
-    let n = replay(
-        "guard_differential",
-        &[
-            "fuzz/seeds/guard_differential",
-            "tests/fuzz_regressions/guard_differential",
-        ],
-        confab::internal::fuzzing::guard_differential,
-    );
-    assert!(n >= 1, "the differential crash file must be replayed");
+fn every_target_replays_its_seeds_and_past_crashes() {
+    for target in TARGETS {
+        for dir in target.seeds {
+            match replay_dir(target.name, dir, target.run) {
+                None => panic!("{}: seed folder {dir} is missing", target.name),
+                Some(0) => panic!("{}: seed folder {dir} is empty", target.name),
+                Some(_) => {}
+            }
+        }
+        // Past crashes: a folder only once a target has had one.
+        let crashes = format!("tests/fuzz_regressions/{}", target.name);
+        replay_dir(target.name, &crashes, target.run);
+    }
+}
+
+#[test]
+fn the_known_crashes_are_replayed() {
+    let crashes = |name: &str| {
+        let t = TARGETS.iter().find(|t| t.name == name).expect("listed");
+        replay_dir(name, &format!("tests/fuzz_regressions/{name}"), t.run).unwrap_or(0)
+    };
+    assert!(crashes("guard_differential") >= 1);
+    assert!(crashes("scrubber") >= 1);
+}
+
+#[test]
+fn the_header_corpus_covers_the_families() {
+    let n = replay_dir("guard_header", "corpus/headers", fuzzing::guard_header).unwrap_or(0);
+    assert!(n >= 40, "only {n} header inputs");
 }
 
 #[test]
@@ -83,46 +170,5 @@ fn every_crash_file_is_explained() {
                 "{name} is not described in tests/fuzz_regressions/README.md"
             );
         }
-    }
-}
-
-#[test]
-fn provenance_scrubber_wire_and_spec_seeds_and_crashes() {
-    type Target<'a> = (&'a str, &'a [&'a str], fn(&[u8]));
-    let targets: [Target; 4] = [
-        (
-            "provenance",
-            &["fuzz/seeds/provenance", "tests/fuzz_regressions/provenance"],
-            confab::internal::fuzzing::provenance,
-        ),
-        (
-            "scrubber",
-            &[
-                "corpus/texts",
-                "fuzz/seeds/scrubber",
-                "tests/fuzz_regressions/scrubber",
-            ],
-            confab::internal::fuzzing::scrubber,
-        ),
-        (
-            "wire",
-            &[
-                "fuzz/seeds/wire",
-                "corpus/outputs",
-                "tests/fuzz_regressions/wire",
-            ],
-            confab::internal::fuzzing::wire,
-        ),
-        (
-            "spec_loader",
-            &[
-                "fuzz/seeds/spec_loader",
-                "tests/fuzz_regressions/spec_loader",
-            ],
-            confab::internal::fuzzing::spec_loader,
-        ),
-    ];
-    for (name, dirs, run) in targets {
-        replay(name, dirs, run);
     }
 }

@@ -286,12 +286,7 @@ resource = "/docs/{id}"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_logged_after_the_answer_still_reach_their_case() {
-    let python = std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !python {
-        eprintln!("skipped: no python3");
+    if !crate::common::require(crate::common::Tool::Python3) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -5,7 +5,7 @@
 //! at three seeds with nothing above low; each vulnerable form's planted flaws must be found.
 //! One test: the three targets run side by side (a thread each), their campaigns in turn.
 
-use crate::common::{precision_available, repo_path};
+use crate::common::{Tool, repo_path, require};
 use serde_json::Value;
 use std::process::Command;
 
@@ -129,7 +129,7 @@ fn target_campaigns(target: &'static str) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn precision_targets_hardened_nothing_above_low_vulnerable_found() {
-    if !precision_available() {
+    if !require(Tool::Precision) {
         return;
     }
     let targets = ["flask_pyjwt", "fastapi_pyjwt", "express_jsonwebtoken"];

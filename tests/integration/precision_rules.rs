@@ -49,6 +49,7 @@ fn judge(
         resource,
         model_fails: false,
         body_mutated: false,
+        allow_listed: false,
     };
     tweak(&mut case);
     let key = Secret::from(KEY);

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::common::{doc, store};
 use confab::guard::provenance::{
     Basis, DEFAULT_PATTERN, EXCERPT_CHARS, IdRejection, KindError, MemoryPermissions,
     PermissionStore, RequestContext, ResourceKind, Source, Untrusted, Validator,
@@ -10,20 +11,6 @@ use confab::guard::provenance::{
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
-
-fn doc() -> ResourceKind {
-    ResourceKind::with_default_pattern("doc").expect("constant kind")
-}
-
-/// alice owns doc-a1 and doc-a2 and may read the shared doc-pub; bob owns doc-b1.
-fn store() -> MemoryPermissions {
-    let mut s = MemoryPermissions::new();
-    s.own("alice", "doc", "doc-a1")
-        .own("alice", "doc", "doc-a2")
-        .share("alice", "doc", "doc-pub")
-        .own("bob", "doc", "doc-b1");
-    s
-}
 
 fn check(ctx: &RequestContext, value: &str, source: Source) -> Result<String, IdRejection> {
     let store = store();

@@ -11,18 +11,15 @@ use confab::generators::token::MintContext;
 use confab::guard::{ScopeSet, Secret, unix_now};
 use confab::spec::Spec;
 use confab_reference_target::{
-    CATALOGUE, CONFIDENTIAL_SENTENCE, Flaws, LogBuffer, LogSink, MAX_TOKENS, MODEL,
+    CATALOGUE, CONFIDENTIAL_SENTENCE, CapturedLog, Flaws, LogSink, MAX_TOKENS, MODEL,
     ReferenceConfig, SYSTEM_PROMPT, router,
 };
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 const JWT_SECRET: &str = "reference-target-test-secret-0123456789";
 const LLM_KEY: &str = "sk-confab-canary-0123456789abcdef";
@@ -44,45 +41,15 @@ async fn bounded<F: Future<Output = ()>>(f: F) {
 // ---------------------------------------------------------------------------------------------
 // Loopback servers
 
-struct Srv {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+/// confab's own loopback server (an ephemeral port, stopped on drop).
+type Srv = confab::harness::Server;
+
+async fn serve(router: Router) -> Srv {
+    Srv::start(router).await.expect("bind loopback")
 }
 
-impl Srv {
-    async fn start(router: Router) -> Srv {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Srv {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Srv {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.task.abort();
-    }
+fn url(server: &Srv) -> String {
+    format!("http://{}", server.addr())
 }
 
 #[derive(Clone, Debug)]
@@ -286,7 +253,7 @@ struct World {
     model: Recorder,
     docs: Recorder,
     attacker: Recorder,
-    log: LogBuffer,
+    log: CapturedLog,
     mint: MintContext,
     client: reqwest::Client,
 }
@@ -312,25 +279,25 @@ async fn world_with(
     tweak: impl FnOnce(&mut ReferenceConfig),
 ) -> World {
     let docs_rec = Recorder::default();
-    let docs = Srv::start(
+    let docs = serve(
         Router::new()
             .fallback(docs_handler)
             .with_state(docs_rec.clone()),
     )
     .await;
     let attacker_rec = Recorder::default();
-    let attacker = Srv::start(
+    let attacker = serve(
         Router::new()
             .fallback(docs_handler)
             .with_state(attacker_rec.clone()),
     )
     .await;
     let urls = Urls {
-        docs: docs.url(),
-        attacker: attacker.url(),
+        docs: url(&docs),
+        attacker: url(&attacker),
     };
     let model_rec = Recorder::default();
-    let model = Srv::start(
+    let model = serve(
         Router::new()
             .fallback(model_handler)
             .with_state(ModelState {
@@ -346,15 +313,15 @@ async fn world_with(
     let (log, buffer) = LogSink::memory();
     let mut cfg = ReferenceConfig::new(
         Arc::new(guard),
-        format!("{}/v1", model.url()),
+        format!("{}/v1", url(&model)),
         Secret::from(LLM_KEY),
-        docs.url(),
+        url(&docs),
         flaws,
     );
     cfg.jwt_secret = Some(Secret::from(JWT_SECRET));
     cfg.log = log;
     tweak(&mut cfg);
-    let target = Srv::start(router(cfg)).await;
+    let target = serve(router(cfg)).await;
     World {
         target,
         _model: model,
@@ -407,12 +374,12 @@ impl World {
     }
 
     async fn get_doc(&self, token: Option<&str>, id: &str) -> Answer {
-        let url = format!("{}/docs/{id}", self.target.url());
+        let url = format!("{}/docs/{id}", url(&self.target));
         self.send(self.client.get(url), token).await
     }
 
     async fn assist_raw(&self, token: Option<&str>, body: &str) -> Answer {
-        let url = format!("{}/assist", self.target.url());
+        let url = format!("{}/assist", url(&self.target));
         let req = self
             .client
             .post(url)
@@ -473,7 +440,7 @@ async fn hardened_happy_path_reads_own_document_through_the_model() {
         })
         .await;
         let health = w
-            .send(w.client.get(format!("{}/healthz", w.target.url())), None)
+            .send(w.client.get(format!("{}/healthz", url(&w.target))), None)
             .await;
         assert_eq!(health.status, 200);
 

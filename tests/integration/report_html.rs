@@ -4,14 +4,14 @@
 //! clean bill for a hardened target; rendered in headless Chromium with no console message,
 //! no CSP violation and no resource loaded.
 //!
-//! The browser tests need `chromium` (Debian: `apt-get install chromium`; CI installs it):
-//! without it they fail and say so, unless `CONFAB_SKIP_BROWSER=1`. `CONFAB_CHROMIUM` names
-//! another binary (e.g. google-chrome).
+//! The browser tests need `chromium` (Debian: `scripts/ensure-apt.sh chromium`; CI installs
+//! it): without it they skip with a note, and fail under `CONFAB_REQUIRE_TOOLS=1` (CI).
+//! `CONFAB_CHROMIUM` names another binary (e.g. google-chrome).
 
 use crate::common::flask_available;
 use confab::oracle::{Invariant, Severity};
 use confab::report::html::{self, Masking};
-use confab::report::{Example, Finding, Gate, Report, Reproduce, SpecContext, Stats, guidance};
+use confab::report::{Example, Finding, Gate, Report, Reproduce, SpecContext, guidance};
 use serde_json::{Value, json};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -95,15 +95,7 @@ fn hostile_report() -> (Report, SpecContext) {
                 30,
             ),
         ],
-        stats: Stats {
-            cases: 64,
-            requests: 100,
-            model_calls: 30,
-            downstream_requests: 20,
-            duration_ms: 1234,
-            seed: 7,
-            one_at_a_time: false,
-        },
+        stats: crate::common::sample_stats(),
     };
     let ctx = SpecContext {
         path: report.spec.clone(),
@@ -359,37 +351,12 @@ fn an_empty_report_is_a_clean_bill() {
 
 // --- the browser ---------------------------------------------------------------------------
 
-/// The Chromium binary, `None` when the test may be skipped (`CONFAB_SKIP_BROWSER=1`).
-/// Otherwise a missing browser fails the test with how to install it.
+/// The Chromium binary, `None` when the test skips (see `common::Tool`).
 fn chromium() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = match std::env::var_os("CONFAB_CHROMIUM") {
-        Some(p) => vec![PathBuf::from(p)],
-        None => [
-            "chromium",
-            "chromium-browser",
-            "google-chrome",
-            "google-chrome-stable",
-        ]
-        .iter()
-        .filter_map(|name| {
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-                .map(|dir| dir.join(name))
-                .find(|p| p.is_file())
-        })
-        .collect(),
-    };
-    if let Some(p) = candidates.into_iter().find(|p| p.is_file()) {
-        return Some(p);
-    }
-    if std::env::var("CONFAB_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!("skipped: no chromium on PATH and CONFAB_SKIP_BROWSER=1");
+    if !crate::common::require(crate::common::Tool::Chromium) {
         return None;
     }
-    panic!(
-        "the HTML report tests need headless Chromium and found none on PATH. Install it \
-         (Debian/Ubuntu: `sudo apt-get install -y chromium`; .ci/run does this in CI), point \
-         CONFAB_CHROMIUM at a Chromium or Chrome binary, or set CONFAB_SKIP_BROWSER=1 to skip"
-    );
+    crate::common::chromium_path()
 }
 
 /// What headless Chromium made of a page.

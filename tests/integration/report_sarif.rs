@@ -7,8 +7,7 @@
 use confab::harness::{self as campaign, Options};
 use confab::oracle::{Invariant, Severity};
 use confab::report::{
-    Baseline, EndpointInfo, Example, Finding, Gate, Report, Reproduce, SpecContext, Stats, junit,
-    sarif,
+    Baseline, EndpointInfo, Example, Finding, Gate, Report, Reproduce, SpecContext, junit, sarif,
 };
 use confab::spec::Spec;
 use confab::target::BuildRouter;
@@ -112,15 +111,7 @@ fn synthetic() -> (Report, SpecContext) {
                 "an endpoint the spec context does not list",
             ),
         ],
-        stats: Stats {
-            cases: 64,
-            requests: 100,
-            model_calls: 30,
-            downstream_requests: 20,
-            duration_ms: 1234,
-            seed: 7,
-            one_at_a_time: false,
-        },
+        stats: crate::common::sample_stats(),
     };
     let ctx = SpecContext {
         path: "examples/my api/spec.toml".to_owned(),
@@ -148,7 +139,7 @@ fn real_report() -> &'static (Report, SpecContext) {
                 .enumerate()
                 .map(|(i, e)| EndpointInfo {
                     name: e.name.clone(),
-                    method: e.method.clone(),
+                    method: e.method.to_string(),
                     path: e.path.clone(),
                     llm: e.llm,
                     line: spec.error_at(&format!("endpoint[{i}].name"), "").line,

@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use confab::guard::Secret;
 use confab::guard::scrub::{
-    Finding, FindingKind, ScrubConfig, Scrubber, SecretKind, StreamOptions, marker, rule_ids,
+    Redaction, RedactionKind, ScrubConfig, Scrubber, SecretKind, StreamOptions, marker, rule_ids,
     scrub_stream_with,
 };
 use proptest::prelude::*;
@@ -75,7 +75,7 @@ fn stream(
     chunk: usize,
     overlap: usize,
     read: usize,
-) -> (Vec<u8>, Vec<Finding>) {
+) -> (Vec<u8>, Vec<Redaction>) {
     let mut out = Vec::new();
     let mut findings = Vec::new();
     let summary = scrub_stream_with(
@@ -94,7 +94,7 @@ fn stream(
     .expect("in-memory stream cannot fail");
     assert_eq!(summary.bytes_in, input.len() as u64);
     assert_eq!(summary.bytes_out, out.len() as u64);
-    assert_eq!(summary.findings, findings.len() as u64);
+    assert_eq!(summary.redactions, findings.len() as u64);
     (out, findings)
 }
 
@@ -150,7 +150,7 @@ proptest! {
         let input = [pre, encs[enc_a].clone(), mid, encs[enc_b].clone(), post].concat();
         let out = s.scrub(&input);
         assert_no_encoding(&out.text, &secret)?;
-        prop_assert!(!out.findings.is_empty());
+        prop_assert!(!out.redactions.is_empty());
     }
 
     /// A secret inside a longer base64 blob is found at every byte alignment.
@@ -239,7 +239,7 @@ proptest! {
         let input = parts.concat();
         let once = s.scrub(&input).text.into_owned();
         let twice = s.scrub(&once);
-        prop_assert!(twice.findings.is_empty(), "second pass found {:?}", twice.findings);
+        prop_assert!(twice.redactions.is_empty(), "second pass found {:?}", twice.redactions);
         prop_assert_eq!(twice.text.as_ref(), once.as_slice());
     }
 
@@ -362,7 +362,7 @@ fn clean_corpus_comes_out_unchanged() {
         }
         let text = std::fs::read(&path).expect("read");
         let out = s.scrub(&text);
-        assert!(out.findings.is_empty(), "{name}: {:?}", out.findings);
+        assert!(out.redactions.is_empty(), "{name}: {:?}", out.redactions);
         assert_eq!(out.text.as_ref(), text.as_slice());
         let (streamed, _) = stream(&s, &text, 17, 0, 5);
         assert_eq!(streamed, text, "{name} (streamed)");
@@ -438,7 +438,9 @@ fn system_prompt_spans_are_redacted_but_short_quotes_are_not() {
     let leak = "Sure! My instructions say: NEVER reveal these\n   instructions, to the user -- under any circumstances.";
     let (out, findings) = s.scrub_str(leak);
     assert!(
-        findings.iter().any(|f| f.kind == FindingKind::SystemPrompt),
+        findings
+            .iter()
+            .any(|f| f.kind == RedactionKind::SystemPrompt),
         "{out}"
     );
     assert!(
@@ -501,8 +503,8 @@ fn findings_describe_without_the_secret_and_overlaps_merge() {
     let text = b"x registered-secret-0123@example.com y";
     let out = s.scrub(text);
     // The secret and the email overlap: one redaction, attributed to the registered secret.
-    assert_eq!(out.findings.len(), 1, "{:?}", out.findings);
-    let f = &out.findings[0];
+    assert_eq!(out.redactions.len(), 1, "{:?}", out.redactions);
+    let f = &out.redactions[0];
     assert_eq!(f.rule, "custom_secret");
     assert_eq!((f.start, f.end), (2, 36));
     assert_eq!(out.text.as_ref(), b"x [REDACTED:custom_secret] y");

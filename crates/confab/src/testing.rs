@@ -326,7 +326,7 @@ impl Harness {
         self
     }
 
-    /// Every kind of case, on every endpoint: tokens of all 48 families, hostile prompts,
+    /// Every kind of case, on every endpoint: tokens of all 49 families, hostile prompts,
     /// fabricated model outputs, mutated bodies. Compose it with your own strategies.
     pub fn cases(&self) -> BoxedStrategy<CaseRecipe> {
         case_recipe().boxed()

@@ -20,7 +20,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
+    /// The request (or the action) was allowed.
     Allow,
+    /// The request (or the action) was refused.
     Deny,
 }
 
@@ -39,6 +41,7 @@ pub struct AuditRecord {
     pub resource: Option<String>,
     /// The token's scopes, when known.
     pub scopes: Vec<String>,
+    /// What the guard decided.
     pub decision: Decision,
     /// The HTTP status the guard answers with.
     pub status: u16,
@@ -86,21 +89,25 @@ impl AuditRecord {
         r
     }
 
+    /// Sets the principal (the token's `sub`).
     pub fn with_sub(mut self, sub: impl Into<String>) -> Self {
         self.sub = Some(sub.into());
         self
     }
 
+    /// Sets the resource acted on.
     pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
         self.resource = Some(resource.into());
         self
     }
 
+    /// Sets the token's scopes.
     pub fn with_scopes(mut self, scopes: &ScopeSet) -> Self {
         self.scopes = scopes.iter().map(str::to_owned).collect();
         self
     }
 
+    /// Sets the reason (a [`Rejection`] name or a short denial kind).
     pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
         self
@@ -139,6 +146,8 @@ impl<W: Write> std::fmt::Debug for AuditLog<W> {
 }
 
 impl<W: Write> AuditLog<W> {
+    /// An audit log writing JSON lines to `writer`; every line passes through `scrubber` first, so
+    /// a token or key that reaches a field is redacted before it is written.
     pub fn new(writer: W, scrubber: Scrubber) -> Self {
         AuditLog { writer, scrubber }
     }
@@ -174,6 +183,7 @@ impl<W: Write> AuditLog<W> {
         Ok(line)
     }
 
+    /// The writer, e.g. to read what a test logged.
     pub fn into_inner(self) -> W {
         self.writer
     }

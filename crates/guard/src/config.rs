@@ -13,7 +13,7 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// The `[auth]` section of a target spec: how tokens are verified (and, given private
 /// material, minted). Unknown keys are refused so that a typo never silently weakens a check.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// The algorithm pinned to the default key: HS256/384/512, RS256/384/512, PS256/384/512,
@@ -45,17 +45,41 @@ pub struct AuthConfig {
     /// from nowhere else; a token without `kid` uses the default key if one is configured.
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
+    /// The claim that names the caller (default `sub`): apps that issue their own tokens often
+    /// use another (`id`, `user_id`, `uid`). A missing or empty one is `missing_sub`.
+    pub subject_claim: Option<String>,
+    /// Claims every token confab mints carries (`[auth.claims]`); the guard does not read them.
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Claims of a login's token that the app binds to the session (`session_stamp`, say): a
+    /// token for that caller whose value differs from the login's is refused
+    /// (`session_mismatch`). Set per caller with [`crate::Guard::bind_session`].
+    #[serde(default)]
+    pub bound_claims: Vec<String>,
+    /// How confab generates `{jwt_secret}`: `hex` (default), `base64` or `base64url` (both
+    /// `=`-padded). The guard does not read it.
+    pub secret_encoding: Option<String>,
+    /// How many random bytes `{jwt_secret}` holds (default 32). The guard does not read it.
+    pub secret_bytes: Option<usize>,
+    /// A cookie the target also reads the token from. The guard does not read it.
+    pub cookie: Option<String>,
 }
 
 /// One entry of the `kid` map: `[[auth.keys]]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyEntry {
+    /// The `kid` a token names to select this key.
     pub kid: String,
+    /// The algorithm pinned to this key (a token's `alg` must equal it).
     pub alg: String,
+    /// An HMAC secret, as text.
     pub secret: Option<Secret>,
+    /// An HMAC secret, base64url-encoded (for secrets that are not text).
     pub secret_base64url: Option<Secret>,
+    /// A PEM public key file (RS, PS, ES, EdDSA), relative to the configuration's folder.
     pub public_key_file: Option<PathBuf>,
+    /// A PEM private key file: what confab signs valid tokens with (not needed to verify).
     pub private_key_file: Option<PathBuf>,
 }
 
@@ -65,15 +89,36 @@ fn default_leeway() -> u64 {
 
 /// A problem with the `[auth]` configuration. Names the key; never shows key material.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
+    /// A value is missing, malformed or unsafe (an unknown or `none` algorithm, a short HMAC
+    /// secret, a key that does not parse).
     #[error("auth.{key}: {problem}")]
-    Invalid { key: String, problem: String },
+    Invalid {
+        /// The configuration key, e.g. `alg` or `keys[2].key_file`.
+        key: String,
+        /// What is wrong with it, without its value.
+        problem: String,
+    },
+    /// A key file named in the configuration could not be read.
     #[error("auth.{key}: cannot read {path}: {source}")]
     Read {
+        /// The configuration key that named the file.
         key: String,
+        /// The file, as resolved against the configuration's folder.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl ConfigError {
+    /// The configuration key the error is about, e.g. `alg` or `keys[2].key_file`.
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigError::Invalid { key, .. } | ConfigError::Read { key, .. } => key,
+        }
+    }
 }
 
 fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
@@ -105,11 +150,17 @@ pub fn is_hmac(alg: Algorithm) -> bool {
 pub struct KeySource<'a> {
     /// Where in the config this key sits, for error messages (`""` or `keys[2].`).
     pub prefix: String,
+    /// The `kid`, for a key-map entry.
     pub kid: Option<&'a str>,
+    /// The algorithm name, as written.
     pub alg_name: &'a str,
+    /// An HMAC secret, as text.
     pub secret: Option<&'a Secret>,
+    /// An HMAC secret, base64url-encoded.
     pub secret_base64url: Option<&'a Secret>,
+    /// A PEM public key file.
     pub public_key_file: Option<&'a Path>,
+    /// A PEM private key file.
     pub private_key_file: Option<&'a Path>,
 }
 
@@ -133,6 +184,33 @@ impl AuthConfig {
         }
         if self.audience.as_deref() == Some("") {
             return Err(invalid("audience", "empty; omit the key to skip the check"));
+        }
+        if self.subject_claim.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid("subject_claim", "empty; omit the key for `sub`"));
+        }
+        if let Some(e) = &self.secret_encoding
+            && !["hex", "base64", "base64url"].contains(&e.as_str())
+        {
+            return Err(invalid(
+                "secret_encoding",
+                format!("{e:?}: use hex, base64 or base64url"),
+            ));
+        }
+        if let Some(n) = self.secret_bytes
+            && !(16..=1024).contains(&n)
+        {
+            return Err(invalid("secret_bytes", "must be between 16 and 1024"));
+        }
+        if self.cookie.as_deref().is_some_and(|c| {
+            c.is_empty()
+                || !c
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        }) {
+            return Err(invalid(
+                "cookie",
+                "must be a cookie name (letters, digits, '-', '_', '.')",
+            ));
         }
         let mut kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
         kids.sort_unstable();
@@ -199,6 +277,7 @@ impl KeySource<'_> {
         format!("{}{name}", self.prefix)
     }
 
+    /// The pinned algorithm; `none` and unknown names are errors.
     pub fn alg(&self) -> Result<Algorithm, ConfigError> {
         parse_alg(&self.key("alg"), self.alg_name)
     }
@@ -330,8 +409,11 @@ impl fmt::Debug for KeySource<'_> {
 /// A key confab signs with: the trusted issuer's key, to mint valid tokens and the
 /// forgeries that need its public half. Only the generators and the harness use it.
 pub struct SigningKey {
+    /// The `kid` to put in the JOSE header, for a key-map entry.
     pub kid: Option<String>,
+    /// The algorithm to sign with.
     pub alg: Algorithm,
+    /// The signing key.
     pub encoding: EncodingKey,
     /// The HMAC secret, for HS algorithms.
     pub hmac_secret: Option<Secret>,

@@ -10,21 +10,25 @@ use std::fmt;
 /// header parameters, key selection, signature, claims, scope) and reports the first rule that
 /// fails, so each generated token family has exactly one expected reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Rejection {
-    /// No `Authorization` header: 401 with a bare `WWW-Authenticate: Bearer` challenge.
+    /// No `Authorization` header: 401 with a bare `WWW-Authenticate: Bearer` challenge and no
+    /// error code (RFC 6750 §3.1).
     MissingCredentials,
     /// An `Authorization` header with a scheme other than `Bearer`: treated as no bearer
     /// credentials (RFC 6750 §3.1: no error code).
     UnsupportedScheme,
-    /// The header is not `Bearer 1*SP b64token` (empty or non-b64token credential, trailing
-    /// data, control characters, invalid UTF-8): 400 `invalid_request`.
+    /// The header is not `Bearer 1*SP b64token` (RFC 6750 §2.1: empty or non-b64token
+    /// credential, trailing data, control characters, invalid UTF-8): 400 `invalid_request`.
     MalformedHeader,
-    /// More than one `Authorization` header: 400 `invalid_request`.
+    /// More than one `Authorization` header: 400 `invalid_request` (RFC 6750 §3.1: a request
+    /// that uses more than one credential).
     MultipleCredentials,
-    /// The credential exceeds the size cap; refused before any decoding.
+    /// The credential exceeds the size cap; refused before any decoding. No RFC sets a size:
+    /// the cap bounds the work an attacker can cause (RFC 8725 §3 treats every input as hostile).
     Oversized,
-    /// Not three base64url segments of JSON objects (bad base64, padding, extra or missing
-    /// segments, invalid JSON).
+    /// Not three base64url segments of JSON objects (RFC 7515 §7.1 compact serialization,
+    /// RFC 7519 §7.2: bad base64, padding, extra or missing segments, invalid JSON).
     MalformedToken,
     /// A JOSE header or claims set with a duplicate member name (RFC 7515 §4, RFC 7519 §4).
     DuplicateMember,
@@ -32,36 +36,48 @@ pub enum Rejection {
     AlgNone,
     /// A `crit` header parameter: no extension is understood (RFC 7515 §4.1.11).
     UnsupportedCrit,
-    /// `jwk`, `jku`, `x5u` or `x5c` in the header: keys never come from the token.
+    /// `jwk`, `jku`, `x5u` or `x5c` in the header (RFC 7515 §4.1.2–4.1.6): keys never come
+    /// from the token (RFC 8725 §3.10: do not trust received claims).
     KeyInHeader,
-    /// A `kid` that is not in the configured key map (or no `kid` where only a map exists).
+    /// A `kid` (RFC 7515 §4.1.4) that is not in the configured key map, or no `kid` where only
+    /// a map exists: the key is chosen by configuration, never by the token (RFC 8725 §3.1).
     UnknownKid,
     /// `alg` differs from the algorithm pinned to the selected key (RFC 8725 §3.1).
     AlgMismatch,
     /// `typ` is not the required type (RFC 9068 §4, RFC 8725 §3.11).
     TypMismatch,
-    /// The signature does not verify with the pinned key.
+    /// The signature does not verify with the pinned key (RFC 7515 §5.2, step 8).
     BadSignature,
-    /// A registered claim has the wrong JSON type (e.g. a NumericDate that is a string).
+    /// A registered claim has the wrong JSON type, e.g. a NumericDate that is a string
+    /// (RFC 7519 §2 and §4.1).
     ClaimType,
-    /// No `exp` claim.
+    /// No `exp` claim (required in an access token: RFC 9068 §2.2).
     MissingExp,
-    /// `exp` is in the past (beyond the leeway).
+    /// `exp` is in the past, beyond the leeway (RFC 7519 §4.1.4).
     Expired,
-    /// `nbf` is in the future (beyond the leeway).
+    /// `nbf` is in the future, beyond the leeway (RFC 7519 §4.1.5).
     NotYetValid,
-    /// `iss` missing or different from the configured issuer.
+    /// `iss` missing or different from the configured issuer (RFC 7519 §4.1.1, RFC 9068 §4,
+    /// RFC 8725 §3.8).
     IssuerMismatch,
-    /// `aud` missing or not containing the configured audience.
+    /// `aud` missing or not containing the configured audience (RFC 7519 §4.1.3, RFC 9068 §4,
+    /// RFC 8725 §3.9).
     AudienceMismatch,
-    /// No `sub` claim, or an empty one (RFC 9068 §2.2).
+    /// No `sub` claim (or the configured subject claim), or an empty one (RFC 9068 §2.2).
     MissingSub,
-    /// Valid token, but its scopes do not include the endpoint's: 403.
+    /// A claim the app binds to the caller's session (`[auth] bound_claims`, e.g. a
+    /// `session_stamp`) is missing or differs from the one the caller's login was issued. An
+    /// application rule rather than an RFC one: a resource server may check more than RFC 9068
+    /// §4 lists, and this is the check a logout or a password change relies on.
+    SessionMismatch,
+    /// Valid token, but its scopes do not include the endpoint's: 403 `insufficient_scope`
+    /// (RFC 6750 §3.1; scope tokens compared exactly, RFC 8693 §4.2).
     InsufficientScope,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 22] = [
+    /// Every rejection, in the order the guard checks.
+    pub const ALL: [Rejection; 23] = [
         Rejection::MissingCredentials,
         Rejection::UnsupportedScheme,
         Rejection::MalformedHeader,
@@ -83,6 +99,7 @@ impl Rejection {
         Rejection::IssuerMismatch,
         Rejection::AudienceMismatch,
         Rejection::MissingSub,
+        Rejection::SessionMismatch,
         Rejection::InsufficientScope,
     ];
 
@@ -110,10 +127,12 @@ impl Rejection {
             Rejection::IssuerMismatch => "issuer_mismatch",
             Rejection::AudienceMismatch => "audience_mismatch",
             Rejection::MissingSub => "missing_sub",
+            Rejection::SessionMismatch => "session_mismatch",
             Rejection::InsufficientScope => "insufficient_scope",
         }
     }
 
+    /// Parses a name from [`Rejection::as_str`].
     pub fn from_name(name: &str) -> Option<Rejection> {
         Rejection::ALL.into_iter().find(|r| r.as_str() == name)
     }
@@ -150,6 +169,7 @@ impl Rejection {
                 | Rejection::IssuerMismatch
                 | Rejection::AudienceMismatch
                 | Rejection::MissingSub
+                | Rejection::SessionMismatch
                 | Rejection::InsufficientScope
         )
     }

@@ -9,7 +9,7 @@ use std::fmt;
 
 /// A JSON value reduced to what claim checks need.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Raw<'a> {
+pub(crate) enum Raw<'a> {
     Num(f64),
     Str(Cow<'a, str>),
     /// An array whose members are all strings.
@@ -139,7 +139,7 @@ where
 
 /// The JOSE header members the guard looks at.
 #[derive(Debug, Default)]
-pub struct Header<'a> {
+pub(crate) struct Header<'a> {
     pub alg: Option<Raw<'a>>,
     pub typ: Option<Raw<'a>>,
     pub kid: Option<Raw<'a>>,
@@ -186,7 +186,7 @@ impl<'de> serde::Deserialize<'de> for Header<'de> {
 
 /// The claims the guard checks (RFC 7519 §4.1, RFC 8693 §4.2, RFC 9068 §2.2).
 #[derive(Debug, Default)]
-pub struct Claims<'a> {
+pub(crate) struct Claims<'a> {
     pub exp: Option<Raw<'a>>,
     pub nbf: Option<Raw<'a>>,
     pub iat: Option<Raw<'a>>,
@@ -245,12 +245,12 @@ impl<'de> serde::Deserialize<'de> for Claims<'de> {
 }
 
 /// Keeps serde's error type out of the guard's API.
-pub fn parse<'a, T: serde::Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
+pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
     serde_json::from_slice(json).ok()
 }
 
 /// [`parse`] of a JOSE header: the flat scanner when it can, else serde.
-pub fn parse_header(json: &[u8]) -> Option<Header<'_>> {
+pub(crate) fn parse_header(json: &[u8]) -> Option<Header<'_>> {
     match flat::header(json) {
         Some(h) => Some(h),
         None => parse(json),
@@ -258,7 +258,7 @@ pub fn parse_header(json: &[u8]) -> Option<Header<'_>> {
 }
 
 /// [`parse`] of a claims set: the flat scanner when it can, else serde.
-pub fn parse_claims(json: &[u8]) -> Option<Claims<'_>> {
+pub(crate) fn parse_claims(json: &[u8]) -> Option<Claims<'_>> {
     match flat::claims(json) {
         Some(c) => Some(c),
         None => parse(json),
@@ -420,7 +420,7 @@ mod flat {
         }
     }
 
-    pub fn header(json: &[u8]) -> Option<Header<'_>> {
+    pub(super) fn header(json: &[u8]) -> Option<Header<'_>> {
         let mut h = Header::default();
         let mut scan = Scan::new(json)?;
         h.duplicate = scan.object(|name, value| match name {
@@ -434,7 +434,7 @@ mod flat {
         Some(h)
     }
 
-    pub fn claims(json: &[u8]) -> Option<Claims<'_>> {
+    pub(super) fn claims(json: &[u8]) -> Option<Claims<'_>> {
         let mut c = Claims::default();
         let mut scan = Scan::new(json)?;
         c.duplicate = scan.object(|name, value| {
@@ -448,7 +448,7 @@ mod flat {
 
     /// For the fuzz target: `None` when the scanner gave up, else whether it agreed with
     /// serde on both readings (header and claims).
-    pub fn agrees_with_serde(json: &[u8]) -> Option<bool> {
+    pub(crate) fn agrees_with_serde(json: &[u8]) -> Option<bool> {
         let h = header(json)?;
         let c = claims(json)?;
         let hs: Option<Header> = super::parse(json);
@@ -460,7 +460,7 @@ mod flat {
     }
 }
 
-pub use flat::agrees_with_serde;
+pub(crate) use flat::agrees_with_serde;
 
 #[cfg(test)]
 mod tests {

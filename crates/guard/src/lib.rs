@@ -15,6 +15,12 @@
 //!    `iss`/`aud` exactly as configured, `sub` present;
 //! 6. scopes (RFC 8693 §4.2): every required scope token granted, compared exactly.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+// The README's example runs as a doctest, so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;
 
 pub mod audit;
 pub mod bearer;
@@ -28,6 +34,18 @@ pub mod scrub;
 pub mod secret;
 pub mod token;
 pub mod token_forms;
+
+/// What only confab's fuzz targets, tests and benchmarks need. Not part of the API: it may
+/// change in any release.
+#[doc(hidden)]
+pub mod internal {
+    /// For the `jose_flat` fuzz target: `None` when the guard's flat JSON scanner leaves
+    /// `json` to serde, else whether it read it (as a JOSE header and as a claims set) exactly
+    /// as serde does.
+    pub fn jose_flat_agrees_with_serde(json: &[u8]) -> Option<bool> {
+        crate::jose::agrees_with_serde(json)
+    }
+}
 
 pub use capability::{
     AllowedUrl, AuthorizedCall, AuthorizedRequest, Capability, EffectivePrivilege, EndpointPolicy,

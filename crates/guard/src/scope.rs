@@ -13,6 +13,7 @@ pub struct ScopeSet {
 }
 
 impl ScopeSet {
+    /// An empty set.
     pub fn new() -> Self {
         Self::default()
     }
@@ -23,12 +24,14 @@ impl ScopeSet {
         s.split(' ').filter(|t| !t.is_empty()).collect()
     }
 
+    /// Adds one scope token, as is.
     pub fn insert(&mut self, token: &str) {
         if let Err(at) = self.tokens.binary_search_by(|t| t.as_str().cmp(token)) {
             self.tokens.insert(at, token.to_owned());
         }
     }
 
+    /// True when `token` is in the set, compared byte for byte.
     pub fn contains(&self, token: &str) -> bool {
         self.tokens
             .binary_search_by(|t| t.as_str().cmp(token))
@@ -49,14 +52,17 @@ impl ScopeSet {
             .collect()
     }
 
+    /// The tokens, in sorted order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.tokens.iter().map(String::as_str)
     }
 
+    /// How many distinct tokens.
     pub fn len(&self) -> usize {
         self.tokens.len()
     }
 
+    /// True when the set holds no token.
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }

@@ -8,6 +8,7 @@ use std::fmt;
 pub struct Secret(Vec<u8>);
 
 impl Secret {
+    /// Wraps `bytes`.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
         Secret(bytes.into())
     }
@@ -17,10 +18,12 @@ impl Secret {
         &self.0
     }
 
+    /// The length in bytes (the one thing `Debug` shows).
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// True for an empty secret.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

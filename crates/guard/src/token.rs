@@ -48,7 +48,9 @@ impl PinnedKey {
 /// What the guard learned from a token it accepted. Holds no part of the token itself.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Authenticated {
+    /// The token's `sub`: the authenticated principal.
     pub sub: String,
+    /// The token's scopes (`scope`, RFC 8693 §4.2; `scp` as an array).
     pub scopes: ScopeSet,
     /// `exp`, seconds since the epoch.
     pub expires_at: f64,
@@ -69,6 +71,11 @@ pub struct Guard {
     typ: Option<String>,
     max_token_bytes: usize,
     realm: String,
+    /// The claim naming the caller when it is not `sub`.
+    subject_claim: Option<String>,
+    /// Per caller (subject value), the bound claims its login was issued: `[auth]
+    /// bound_claims`, filled in by [`Guard::bind_session`].
+    sessions: std::collections::HashMap<String, Vec<(String, Option<serde_json::Value>)>>,
 }
 
 impl fmt::Debug for Guard {
@@ -127,7 +134,23 @@ impl Guard {
             typ: cfg.typ.clone(),
             max_token_bytes: cfg.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES),
             realm: cfg.realm.clone().unwrap_or_else(|| "api".to_owned()),
+            subject_claim: cfg.subject_claim.clone().filter(|c| c != "sub"),
+            sessions: std::collections::HashMap::new(),
         })
+    }
+
+    /// Binds a caller's session: from now on a token whose subject is `subject` must carry
+    /// exactly these claims (`None`: must not carry it), as the login gave them; any other is
+    /// refused with [`Rejection::SessionMismatch`]. For apps that keep a per-session value
+    /// (`session_stamp`) and check it against their database.
+    pub fn bind_session(
+        &mut self,
+        subject: &str,
+        claims: Vec<(String, Option<serde_json::Value>)>,
+    ) {
+        if !claims.is_empty() {
+            self.sessions.insert(subject.to_owned(), claims);
+        }
     }
 
     /// The cap on a credential's length.
@@ -271,7 +294,30 @@ impl Guard {
         if claims.duplicate {
             return Err(Rejection::DuplicateMember);
         }
-        self.check_claims(&claims, now as f64, key)
+        if self.subject_claim.is_none() && self.sessions.is_empty() {
+            return self.check_claims(&claims, now as f64, key, None);
+        }
+        // A subject under another name, or bound claims: read the claims set whole.
+        let all: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(payload_json).map_err(|_| Rejection::MalformedToken)?;
+        let subject = match &self.subject_claim {
+            None => None,
+            Some(name) => Some(match all.get(name) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(v @ serde_json::Value::Number(_)) => v.to_string(),
+                None | Some(serde_json::Value::Null) => String::new(),
+                Some(_) => return Err(Rejection::ClaimType),
+            }),
+        };
+        let who = self.check_claims(&claims, now as f64, key, subject)?;
+        if let Some(bound) = self.sessions.get(&who.sub)
+            && bound
+                .iter()
+                .any(|(name, want)| all.get(name) != want.as_ref())
+        {
+            return Err(Rejection::SessionMismatch);
+        }
+        Ok(who)
     }
 
     fn select_key(&self, kid: Option<&str>) -> Result<&PinnedKey, Rejection> {
@@ -291,6 +337,7 @@ impl Guard {
         c: &Claims<'_>,
         now: f64,
         key: &PinnedKey,
+        subject: Option<String>,
     ) -> Result<Authenticated, Rejection> {
         let exp = numeric_date(&c.exp)?;
         let nbf = numeric_date(&c.nbf)?;
@@ -339,7 +386,7 @@ impl Guard {
         {
             return Err(Rejection::AudienceMismatch);
         }
-        let sub = match sub {
+        let sub = match subject.as_deref().or(sub) {
             Some(s) if !s.is_empty() => s.to_owned(),
             _ => return Err(Rejection::MissingSub),
         };
@@ -451,14 +498,6 @@ pub fn alg_name(alg: Algorithm) -> &'static str {
         // `Algorithm` is non-exhaustive; a new variant is simply never matched by a token.
         _ => "unsupported",
     }
-}
-
-/// For the `jose_flat` fuzz target: `None` when the guard's flat JSON scanner leaves `json`
-/// to serde, else whether it read it (as a JOSE header and as a claims set) exactly as serde
-/// does. Not part of the guard's API.
-#[doc(hidden)]
-pub fn jose_flat_agrees_with_serde(json: &[u8]) -> Option<bool> {
-    jose::agrees_with_serde(json)
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).

@@ -63,7 +63,9 @@ impl std::fmt::Debug for TokenForms {
 /// A found form: the label and a description (length, encoding), never the bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoundForm {
+    /// The form's label, e.g. `raw` or `signature`.
     pub label: &'static str,
+    /// What was found (length, encoding), without the bytes.
     pub description: String,
 }
 

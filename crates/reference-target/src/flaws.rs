@@ -7,8 +7,11 @@ use std::fmt;
 /// One planted flaw: its stable name, what it does, and the invariants it trips.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlawInfo {
+    /// The stable name, as `CONFAB_REFERENCE_FLAWS` and reports use it.
     pub name: &'static str,
+    /// The invariants it trips (AUTHN, AGENCY, ECHO, …).
     pub invariants: &'static [&'static str],
+    /// What the flawed target does.
     pub description: &'static str,
 }
 
@@ -86,18 +89,31 @@ pub const CATALOGUE: [FlawInfo; 13] = [
 /// vulnerable one; any other combination plants flaws one at a time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flaws {
+    /// Splits the scope claim on commas too, so `docs:read,docs:write` grants both.
     pub comma_scopes: bool,
+    /// Verifies the signature only: expired tokens, wrong `iss` and `aud` accepted.
     pub skip_claim_checks: bool,
+    /// `GET /docs/{id}` serves any document, whoever owns it.
     pub idor_read: bool,
+    /// Executes tool calls on any id the model proposes and returns any content.
     pub trust_llm_ids: bool,
+    /// Executes `update_doc`, `delete_doc` and `fetch_url` from a read endpoint.
     pub all_tools: bool,
+    /// `fetch_url` to any URL, forwarding the caller's bearer token.
     pub follow_any_url: bool,
+    /// Puts the caller's token into the system prompt sent upstream.
     pub token_to_model: bool,
+    /// Echoes the raw `Authorization` header in 4xx error bodies.
     pub token_in_errors: bool,
+    /// Logs the `Authorization` header.
     pub log_token: bool,
+    /// Calls the model on `/assist` before checking the token.
     pub llm_before_auth: bool,
+    /// Loops on tool calls with no cap on model calls.
     pub no_call_cap: bool,
+    /// A missing or malformed JSON body or field answers 500.
     pub crash_on_bad_body: bool,
+    /// Returns the model's text unscrubbed.
     pub echo_model_output: bool,
 }
 
@@ -209,11 +225,14 @@ impl fmt::Display for Flaws {
 /// The two shipped forms, as `CONFAB_REFERENCE_MODE` names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// No flaw planted ([`Flaws::none`]).
     Hardened,
+    /// Every flaw planted ([`Flaws::all`]).
     Vulnerable,
 }
 
 impl Mode {
+    /// Parses `hardened` or `vulnerable`.
     pub fn parse(s: &str) -> Option<Mode> {
         match s {
             "hardened" => Some(Mode::Hardened),
@@ -222,6 +241,7 @@ impl Mode {
         }
     }
 
+    /// `hardened` or `vulnerable`.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Hardened => "hardened",
@@ -229,6 +249,7 @@ impl Mode {
         }
     }
 
+    /// The flaws this form plants.
     pub fn flaws(self) -> Flaws {
         match self {
             Mode::Hardened => Flaws::none(),

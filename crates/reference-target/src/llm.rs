@@ -23,7 +23,9 @@ pub const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
 /// and therefore untrusted; the handler wraps them in `Untrusted` before deciding anything.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ToolCall {
+    /// The call id the `role: tool` answer refers to.
     pub id: String,
+    /// The tool's name.
     pub name: String,
     /// The JSON text of the arguments (not parsed here).
     pub arguments: String,
@@ -43,7 +45,9 @@ impl std::fmt::Debug for ToolCall {
 /// One model turn: text, tool calls, or both.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Reply {
+    /// The text of the turn, if any.
     pub content: Option<String>,
+    /// The tool calls of the turn, in order.
     pub tool_calls: Vec<ToolCall>,
 }
 
@@ -82,14 +86,19 @@ impl Reply {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LlmError {
     #[error("the model answered HTTP {0}")]
+    /// The model answered with a non-2xx status.
     Status(u16),
     #[error("the model could not be reached")]
+    /// The model could not be reached.
     Transport,
     #[error("the model did not answer in time")]
+    /// The model did not answer in time.
     Timeout,
     #[error("the model's answer is not a chat completion")]
+    /// The answer is not a chat completion (JSON or SSE).
     Malformed,
     #[error("the model's answer is too large")]
+    /// The answer exceeds the size cap.
     TooLarge,
 }
 

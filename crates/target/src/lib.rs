@@ -18,6 +18,7 @@
 //! This crate depends only on the guard and the HTTP types: a target (such as
 //! `confab-reference-target`) depends on it and never on the harness.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod log;
 mod outbound;

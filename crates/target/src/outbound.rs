@@ -34,10 +34,13 @@ const DOWNSTREAM_AUTHORITY: &str = "127.0.0.1:65401";
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OutboundError {
     #[error("the upstream call timed out")]
+    /// The call did not finish in time.
     Timeout,
     #[error("the upstream answer is larger than {0} bytes")]
+    /// The answer was larger than the cap (in bytes).
     TooLarge(usize),
     #[error("the upstream call failed: {0}")]
+    /// The call failed in transport (connection, protocol); the text names no URL or header.
     Transport(String),
 }
 

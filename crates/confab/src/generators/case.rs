@@ -325,23 +325,41 @@ impl CaseRecipe {
         };
         let token = token_recipe.mint(&world.mint[endpoint], world.now);
         let owner = &world.principals[principal];
+        // `{resource}` draws from the endpoint's resource type, when it names one.
+        let kind = world.endpoints[endpoint].resource_type.as_deref();
+        let own = owner.ids_of(kind);
         let others: Vec<&String> = world
             .principals
             .iter()
             .filter(|p| p.name != owner.name)
-            .flat_map(|p| p.owns.iter())
+            .flat_map(|p| p.ids_of(kind).iter())
             .collect();
         let nonce = format!("cfb{:016x}", mix(world.seed, id));
-        let resource = match self.resource {
-            ResourcePick::Own(i) if !owner.owns.is_empty() => {
-                owner.owns[i as usize % owner.owns.len()].clone()
+        // Invented ids take the shape of the real ones (UUIDs where they are UUIDs), so they
+        // reach the target's ownership code rather than its input validation.
+        let uuids = own
+            .iter()
+            .chain(others.iter().copied())
+            .next()
+            .is_some_and(|i| crate::spec::template::looks_like_uuid(i));
+        let invented = |n: u64| {
+            if uuids {
+                let mut b = [0u8; 16];
+                b[..8].copy_from_slice(&mix(world.seed ^ 0x1d, n).to_le_bytes());
+                b[8..].copy_from_slice(&mix(n, world.seed).to_le_bytes());
+                crate::spec::template::uuid_from_bytes(b)
+            } else {
+                format!("doc-404-{n}")
             }
+        };
+        let resource = match self.resource {
+            ResourcePick::Own(i) if !own.is_empty() => own[i as usize % own.len()].clone(),
             ResourcePick::OtherTenant(i) if !others.is_empty() => {
                 others[i as usize % others.len()].clone()
             }
-            ResourcePick::Invented(i) => format!("doc-404-{i}"),
+            ResourcePick::Invented(i) => invented(u64::from(i)),
             // Nobody owns anything of that kind: an invented id.
-            _ => format!("doc-404-{id}"),
+            _ => invented(id),
         };
         let mut canary = None;
         let mut document_text = None;

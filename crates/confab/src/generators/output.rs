@@ -368,8 +368,8 @@ pub fn shown_credentials(
         for f in d.find(text.as_bytes()) {
             if !matches!(
                 f.kind,
-                crate::guard::scrub::FindingKind::Credential
-                    | crate::guard::scrub::FindingKind::HighEntropy
+                crate::guard::scrub::RedactionKind::Credential
+                    | crate::guard::scrub::RedactionKind::HighEntropy
             ) {
                 continue;
             }

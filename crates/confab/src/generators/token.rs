@@ -30,8 +30,26 @@ pub const ATTACKER_BASE: &str = "http://attacker.test";
 /// A caller confab mints tokens for.
 #[derive(Clone, Debug)]
 pub struct TokenPrincipal {
+    /// The value of its subject claim.
     pub sub: String,
     pub scope: ScopeSet,
+    /// The claims its tokens start from: a login token's (re-signed), else none beyond the
+    /// registered ones. `[auth.claims]` and the principal's `claims` are merged in already.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// True when `claims` came from the principal's login.
+    pub from_login: bool,
+}
+
+impl TokenPrincipal {
+    /// A caller known by name and scope alone.
+    pub fn new(sub: impl Into<String>, scope: ScopeSet) -> TokenPrincipal {
+        TokenPrincipal {
+            sub: sub.into(),
+            scope,
+            claims: serde_json::Map::new(),
+            from_login: false,
+        }
+    }
 }
 
 /// What minting needs: the issuer's key and the policy the target (and guard) enforce.
@@ -54,6 +72,10 @@ pub struct MintContext {
     pub required_scope: ScopeSet,
     /// Where `jku`/`x5u` point: [`ATTACKER_BASE`] unless the harness sets its sink's.
     pub attacker_base: String,
+    /// The claim naming the caller (`sub` unless `[auth] subject_claim` says otherwise).
+    pub subject_claim: String,
+    /// Claims bound to a login's session (`[auth] bound_claims`).
+    pub bound_claims: Vec<String>,
 }
 
 struct AttackerKeys {
@@ -221,6 +243,11 @@ impl MintContext {
             principals,
             required_scope,
             attacker_base: ATTACKER_BASE.to_owned(),
+            subject_claim: auth
+                .subject_claim
+                .clone()
+                .unwrap_or_else(|| "sub".to_owned()),
+            bound_claims: auth.bound_claims.clone(),
         })
     }
 
@@ -231,7 +258,7 @@ impl MintContext {
 
     /// Mints a valid token for `sub` with `scope`, expiring `ttl_s` after `now`.
     pub fn mint_valid(&self, sub: &str, scope: &ScopeSet, now: u64, ttl_s: u64) -> String {
-        let mut claims = self.base_claims(sub, now, 0);
+        let mut claims = self.base_claims(&TokenPrincipal::new(sub, scope.clone()), now, 0);
         claims["scope"] = json!(scope.to_string());
         claims["exp"] = json!(now + ttl_s);
         let header = self.base_header();
@@ -251,15 +278,32 @@ impl MintContext {
         h
     }
 
-    fn base_claims(&self, sub: &str, now: u64, jti: u32) -> serde_json::Value {
-        let mut c = json!({
-            "sub": sub,
-            "iat": now,
-            "nbf": now.saturating_sub(5),
-            "exp": now + 900,
-            "jti": format!("{jti:08x}"),
-            "client_id": "confab-test-client",
-        });
+    /// The claims a token for `principal` starts from: its login's claims re-signed (with
+    /// fresh `iat`, `exp` and `jti`), or confab's own set; then its extra claims.
+    fn base_claims(&self, principal: &TokenPrincipal, now: u64, jti: u32) -> serde_json::Value {
+        let mut c = if principal.from_login {
+            let mut c = serde_json::Value::Object(principal.claims.clone());
+            c["iat"] = json!(now);
+            if c.get("nbf").is_some() {
+                c["nbf"] = json!(now.saturating_sub(5));
+            }
+            c["exp"] = json!(now + 900);
+            c["jti"] = json!(format!("{jti:08x}"));
+            c
+        } else {
+            let mut c = json!({
+                "iat": now,
+                "nbf": now.saturating_sub(5),
+                "exp": now + 900,
+                "jti": format!("{jti:08x}"),
+                "client_id": "confab-test-client",
+            });
+            for (k, v) in &principal.claims {
+                c[k.as_str()] = v.clone();
+            }
+            c
+        };
+        c[self.subject_claim.as_str()] = json!(principal.sub);
         if let Some(iss) = &self.issuer {
             c["iss"] = json!(iss);
         }
@@ -337,10 +381,13 @@ pub enum TokenFamily {
     ScopePrefix,
     ScopeHomoglyph,
     ScopeMissing,
+    /// A login's token with a claim bound to the session (`[auth] bound_claims`) changed or
+    /// removed, re-signed with the issuer's key.
+    SessionClaimChanged,
 }
 
 impl TokenFamily {
-    pub const ALL: [TokenFamily; 48] = [
+    pub const ALL: [TokenFamily; 49] = [
         TokenFamily::Valid,
         TokenFamily::ValidAudienceArray,
         TokenFamily::ValidHeaderVariant,
@@ -389,6 +436,7 @@ impl TokenFamily {
         TokenFamily::ScopePrefix,
         TokenFamily::ScopeHomoglyph,
         TokenFamily::ScopeMissing,
+        TokenFamily::SessionClaimChanged,
     ];
 
     /// The stable snake_case name.
@@ -449,7 +497,9 @@ impl TokenFamily {
             | ScopeCaseChanged
             | ScopePrefix
             | ScopeHomoglyph
-            | ScopeMissing => MadeBy::Issuer,
+            | ScopeMissing
+            // Signed by the issuer for another session: the binding ignored is a policy claim.
+            | SessionClaimChanged => MadeBy::Issuer,
         }
     }
 
@@ -635,8 +685,11 @@ impl TokenRecipe {
             }
         };
         let header = ctx.base_header();
-        let mut claims = ctx.base_claims(&principal.sub, now, self.jti);
-        claims["scope"] = json!(principal.scope.to_string());
+        let mut claims = ctx.base_claims(principal, now, self.jti);
+        if !(principal.from_login && principal.scope.is_empty()) {
+            claims["scope"] = json!(principal.scope.to_string());
+        }
+        let subject = ctx.subject_claim.as_str();
         let trusted = |h: &serde_json::Value, c: &serde_json::Value| {
             ctx.sign_trusted(&h.to_string(), &c.to_string())
         };
@@ -714,6 +767,38 @@ impl TokenRecipe {
                 claims["scope"] = json!(scopes.to_string());
                 single(trusted(&header, &claims), accept(&scopes))
             }
+            SessionClaimChanged => {
+                // A claim the login bound to the session, changed or left out: what a token
+                // from before a sign-out, or one re-signed with a leaked key, looks like.
+                let bound: Vec<&String> = ctx
+                    .bound_claims
+                    .iter()
+                    .filter(|c| principal.from_login && principal.claims.contains_key(*c))
+                    .collect();
+                match bound.get(v % bound.len().max(1)) {
+                    None => single(valid, accept(&principal.scope)),
+                    Some(name) => {
+                        if (v / bound.len().max(1)).is_multiple_of(2) {
+                            remove_member(&mut claims, name);
+                        } else {
+                            let old = claims[name.as_str()].clone();
+                            claims[name.as_str()] = match old {
+                                serde_json::Value::String(s) => {
+                                    json!(format!("{s}{:x}", self.jti | 1))
+                                }
+                                serde_json::Value::Number(n) => {
+                                    json!(n.as_i64().unwrap_or(0).wrapping_add(1))
+                                }
+                                _ => json!("confab-stale-session"),
+                            };
+                        }
+                        single(
+                            trusted(&header, &claims),
+                            reject(Rejection::SessionMismatch),
+                        )
+                    }
+                }
+            }
             MissingHeader => case(vec![], None, reject(Rejection::MissingCredentials)),
             TokenInQuery => TokenCase {
                 query_token: Some(valid.clone()),
@@ -785,7 +870,7 @@ impl TokenRecipe {
                 // Re-encode an escalated payload under the original signature.
                 let mut escalated = claims.clone();
                 escalated["scope"] = json!(format!("{} docs:write docs:admin", principal.scope));
-                escalated["sub"] = json!("admin");
+                escalated[subject] = json!("admin");
                 let sig = valid.rsplit('.').next().unwrap_or_default();
                 let h64 = valid.split('.').next().unwrap_or_default();
                 let p64 = URL_SAFE_NO_PAD.encode(escalated.to_string());
@@ -974,17 +1059,17 @@ impl TokenRecipe {
             }
             MissingSub => {
                 if v.is_multiple_of(2) {
-                    remove_member(&mut claims, "sub");
+                    remove_member(&mut claims, subject);
                 } else {
-                    claims["sub"] = json!("");
+                    claims[subject] = json!("");
                 }
                 single(trusted(&header, &claims), reject(Rejection::MissingSub))
             }
             DuplicateClaim => {
                 // A second member after the first: parsers that keep the last one see "admin".
-                let member = ["sub", "scope", "exp"][v % 3];
+                let member = [subject, "scope", "exp"][v % 3];
                 let extra = match member {
-                    "sub" => json!("admin"),
+                    m if m == subject => json!("admin"),
                     "scope" => json!("docs:read docs:write docs:admin"),
                     _ => json!(now + 10 * 365 * 86400),
                 };
@@ -1065,6 +1150,16 @@ impl TokenRecipe {
                 };
                 // Garbage in either place is malformed (a payload only after the signature).
                 single(ctx.sign_trusted(&h, &c), reject(Rejection::MalformedToken))
+            }
+            // A login's tokens without scopes, on an endpoint that needs none: the app's claims
+            // have no `scope` to confuse.
+            ScopeCommaSeparated | ScopeArray | ScopeWildcard | ScopeCaseChanged | ScopePrefix
+            | ScopeHomoglyph | ScopeMissing
+                if principal.from_login
+                    && principal.scope.is_empty()
+                    && ctx.required_scope.is_empty() =>
+            {
+                single(valid, accept(&principal.scope))
             }
             ScopeCommaSeparated | ScopeArray | ScopeWildcard | ScopeCaseChanged | ScopePrefix
             | ScopeHomoglyph | ScopeMissing => {
@@ -1168,6 +1263,13 @@ impl MintContext {
         &self.principals
     }
 
+    /// Replaces caller `i` (after its login: its tokens then start from the login's claims).
+    pub fn set_principal(&mut self, i: usize, principal: TokenPrincipal) {
+        if let Some(p) = self.principals.get_mut(i) {
+            *p = principal;
+        }
+    }
+
     /// What the token generators need to mint for `spec`'s principals, aimed at an endpoint
     /// that requires `required_scope`.
     pub fn for_spec(spec: &Spec, required_scope: ScopeSet) -> Result<MintContext, SpecError> {
@@ -1183,16 +1285,25 @@ impl MintContext {
             })?;
         let principals = if spec.principals.is_empty() {
             // Without principals, one caller holding exactly the endpoint's scope.
-            vec![TokenPrincipal {
-                sub: "confab-user".to_owned(),
-                scope: required_scope.clone(),
-            }]
+            vec![TokenPrincipal::new("confab-user", required_scope.clone())]
         } else {
             spec.principals
                 .iter()
-                .map(|p| TokenPrincipal {
-                    sub: p.name.clone(),
-                    scope: ScopeSet::parse(&p.scope),
+                .map(|p| {
+                    let mut claims = spec.auth.claims.clone();
+                    claims.extend(p.claims.clone());
+                    // A subject given as a claim names the principal; else its name does.
+                    let sub = match claims.remove(spec.subject_claim()) {
+                        Some(serde_json::Value::String(s)) => s,
+                        Some(other) if !other.is_null() => other.to_string(),
+                        _ => p.name.clone(),
+                    };
+                    TokenPrincipal {
+                        sub,
+                        scope: ScopeSet::parse(&p.scope),
+                        claims,
+                        from_login: false,
+                    }
                 })
                 .collect()
         };
@@ -1284,5 +1395,89 @@ mod prepared_key_tests {
                 "{alg:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod login_minting_tests {
+    use super::*;
+
+    /// Tokens for a principal that logged in start from its login's claims (the app's own
+    /// shape), re-signed; a bound claim changed or removed is what the guard then refuses.
+    #[test]
+    fn login_derived_tokens_keep_the_apps_claims() {
+        let src = r#"
+[auth]
+alg = "HS256"
+secret = "a-secret-a-secret-a-secret-a-secret"
+subject_claim = "id"
+bound_claims = ["session_stamp"]
+[auth.claims]
+typ = "session"
+[[principal]]
+name = "alice"
+"#;
+        let spec = Spec::parse(src, "t.toml", std::path::Path::new(".")).expect("spec");
+        let mut ctx = MintContext::for_spec(&spec, ScopeSet::new()).expect("ctx");
+        let mut guard = spec.guard().expect("guard");
+        let login: serde_json::Map<String, serde_json::Value> = serde_json::from_value(json!({
+            "id": "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11", "session_stamp": "st-1",
+            "typ": "session", "role": "user", "iat": 1, "exp": 2, "jti": "x"
+        }))
+        .expect("claims");
+        let mut claims = login.clone();
+        claims.remove("id");
+        ctx.set_principal(
+            0,
+            TokenPrincipal {
+                sub: "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11".into(),
+                scope: ScopeSet::new(),
+                claims,
+                from_login: true,
+            },
+        );
+        guard.bind_session(
+            "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11",
+            vec![("session_stamp".into(), Some(json!("st-1")))],
+        );
+        let now = 1_800_000_000;
+        let recipe = |family, variant| TokenRecipe {
+            family,
+            principal: 0,
+            variant,
+            skew_s: 0,
+            jti: 7,
+        };
+        let valid = recipe(TokenFamily::Valid, 0).mint(&ctx, now);
+        let token = valid.token.clone().expect("a token");
+        let payload: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').nth(1).expect("payload"))
+                .expect("base64"),
+        )
+        .expect("json");
+        assert_eq!(payload["id"], "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11");
+        assert_eq!(payload["session_stamp"], "st-1");
+        assert_eq!(payload["role"], "user");
+        assert_eq!(payload["exp"], now + 900, "fresh exp, not the login's");
+        assert!(payload.get("sub").is_none() && payload.get("scope").is_none());
+        let who = guard
+            .decide(&valid.header_bytes(), &ScopeSet::new(), now)
+            .expect("valid");
+        assert_eq!(who.sub, "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11");
+        for variant in 0..2 {
+            let stale = recipe(TokenFamily::SessionClaimChanged, variant).mint(&ctx, now);
+            assert_eq!(stale.expect, Expected::Reject(Rejection::SessionMismatch));
+            assert_eq!(
+                guard.decide(&stale.header_bytes(), &ScopeSet::new(), now),
+                Err(Rejection::SessionMismatch),
+                "variant {variant}"
+            );
+        }
+        let missing = recipe(TokenFamily::MissingSub, 0).mint(&ctx, now);
+        assert_eq!(
+            guard.decide(&missing.header_bytes(), &ScopeSet::new(), now),
+            Err(Rejection::MissingSub)
+        );
     }
 }

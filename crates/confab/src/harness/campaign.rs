@@ -23,7 +23,16 @@ pub(super) async fn campaign(
 ) -> Result<Report, CampaignError> {
     let endpoints = selected_endpoints(&run.spec, options);
     let mut agg = Aggregate::<Exchange>::default();
-    baselines(run, &endpoints, &mut agg).await?;
+    let baselines_run = baselines(run, &endpoints, &mut agg).await?;
+    let mut warnings: Vec<String> = baselines_run
+        .silent_llm_endpoints
+        .iter()
+        .map(|name| {
+            no_model_call_warning(&format!(
+                "endpoint {name:?} (llm = true) made no model call in its baselines"
+            ))
+        })
+        .collect();
     let mut planned = plan(&run.spec, options);
     let total = planned.len() as u64;
     let found = AtomicU64::new(0);
@@ -102,19 +111,48 @@ pub(super) async fn campaign(
     report.stats.duration_ms = started.elapsed().as_millis() as u64;
     report.stats.requests = run.requests.load(Ordering::Relaxed);
     report.stats.seed = options.seed;
+    report.stats.baselines = baselines_run.ran;
+    let llm_endpoints = endpoints.iter().any(|&e| run.spec.endpoints[e].llm);
+    if llm_endpoints && report.stats.model_calls == 0 && warnings.is_empty() {
+        warnings.push(no_model_call_warning(
+            "the scan made no model call although endpoints are marked llm = true",
+        ));
+    }
+    report.stats.warnings = warnings;
     report.stats.one_at_a_time = run.serial.load(Ordering::Relaxed);
+    report.stats.unknown_model_shapes = run.llm.unknown_shapes();
     report.sort();
     Ok(report)
 }
 
+/// What the baselines showed beyond their findings.
+pub(super) struct Baselines {
+    /// How many ran.
+    pub(super) ran: u64,
+    /// `llm = true` endpoints that served their baselines without calling the model: the
+    /// target does not reach confab's fake model, so nothing model-driven is tested there.
+    pub(super) silent_llm_endpoints: Vec<String>,
+}
+
+/// The warning for a target that never called the fake model, with what to check.
+pub(crate) fn no_model_call_warning(what: &str) -> String {
+    format!(
+        "no model call: {what}. Nothing the model does was tested there. Check that the target \
+         reads the model's base URL and key from the spec's [target.env] ({{llm_base_url}}, \
+         {{llm_api_key}}), that it can list models (GET /v1/models: [llm] models), and that \
+         the endpoint's prompt reaches the model; `--allow-no-model` runs anyway"
+    )
+}
+
 /// Baselines: every principal on every endpoint its scope covers, one at a time; a target that
 /// serves none of them is misconfigured (or refuses everything), and the run stops. They also
-/// tell whether the target's calls can be attributed to concurrent cases. Returns how many ran.
+/// tell whether the target's calls can be attributed to concurrent cases.
 pub(super) async fn baselines(
     run: &Run,
     endpoints: &[usize],
     agg: &mut Aggregate<Exchange>,
-) -> Result<u64, CampaignError> {
+) -> Result<Baselines, CampaignError> {
+    let (mut silent_llm_endpoints, mut called): (Vec<String>, Vec<String>) = Default::default();
     let mut tried = 0;
     let mut served = 0;
     let mut first_refusal = None;
@@ -122,7 +160,9 @@ pub(super) async fn baselines(
     for &e in endpoints {
         let required = ScopeSet::parse(&run.spec.endpoints[e].scope);
         for (p, principal) in run.spec.principals.iter().enumerate() {
-            if !ScopeSet::parse(&principal.scope).includes(&required) {
+            if !ScopeSet::parse(&principal.scope).includes(&required)
+                || !run.spec.endpoints[e].allows(&principal.name)
+            {
                 continue;
             }
             let recipe = CaseRecipe::baseline(e as u32, p as u32);
@@ -135,24 +175,23 @@ pub(super) async fn baselines(
                 .is_some_and(|s| (200..300).contains(&s));
             if ok {
                 served += 1;
+                let endpoint = &run.spec.endpoints[e];
+                if endpoint.llm {
+                    if ex.observation.llm_calls.is_empty() {
+                        if !silent_llm_endpoints.contains(&endpoint.name) {
+                            silent_llm_endpoints.push(endpoint.name.clone());
+                        }
+                    } else {
+                        called.push(endpoint.name.clone());
+                    }
+                }
             } else if first_refusal.is_none() {
                 first_refusal = Some(format!(
                     "{} {} as {} → {}",
                     run.spec.endpoints[e].method,
                     run.spec.endpoints[e].name,
                     principal.name,
-                    ex.observation.status.map_or_else(
-                        || {
-                            format!(
-                                "no response ({})",
-                                ex.observation
-                                    .transport_error
-                                    .as_deref()
-                                    .unwrap_or("connection closed")
-                            )
-                        },
-                        |s| s.to_string()
-                    )
+                    super::setup::answer(run, &ex.observation)
                 ));
             }
             opened.push(case);
@@ -172,5 +211,10 @@ pub(super) async fn baselines(
             first: first_refusal.unwrap_or_default(),
         });
     }
-    Ok(tried)
+    // An endpoint counts as silent only if none of its served baselines called the model.
+    silent_llm_endpoints.retain(|name| !called.contains(name));
+    Ok(Baselines {
+        ran: tried,
+        silent_llm_endpoints,
+    })
 }

@@ -11,6 +11,7 @@ use crate::generators::token::{Expected, TokenCase, TokenFamily, TokenRecipe};
 use crate::guard::{Authenticated, Rejection, ScopeSet, unix_now};
 use crate::observation::{Differential, Observation};
 use crate::oracle::{self, CaseFacts, RunFacts, Violation};
+use crate::spec::template::{Place, Vars, form_encode};
 use crate::triage::{Aggregate, Triaged};
 use axum::body::Body;
 use axum::http::Request;
@@ -170,17 +171,21 @@ pub(super) async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64, alone: bo
         seed: run.seed,
         now,
     };
-    let plan = recipe.plan(id, &world);
+    let mut plan = recipe.plan(id, &world);
+    let auth = client_auth(run, &mut plan, now);
     let endpoint = &run.spec.endpoints[plan.endpoint];
+    let principal = &run.spec.principals[plan.principal];
 
-    arm(run, recipe, &plan, id);
+    let mut extra: Vec<String> = auth.cookie.iter().cloned().collect();
+    extra.extend(auth.credential_values());
+    arm(run, recipe, &plan, id, extra);
     // The lines that carry the case's nonce or token are its own, whenever they arrive.
     let ticket = run
         .log
         .as_ref()
         .map(|l| super::lock(l).open(CaseMaterial::new(&plan.nonce, plan.token.token.as_deref())));
 
-    let (observation_base, curl) = send(run, &plan).await;
+    let (observation_base, curl) = send(run, &plan, &auth).await;
     let (llm_calls, outputs) = run.llm.take(&plan.nonce);
     let mut model_ids: Vec<String> = Vec::new();
     for id in outputs.iter().flat_map(|o| o.invented.ids.iter()) {
@@ -208,7 +213,18 @@ pub(super) async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64, alone: bo
         ..observation_base
     };
     let required = ScopeSet::parse(&endpoint.scope);
-    let verdict = run.guard.decide(&plan.token.header_bytes(), &required, now);
+    let verdict = match auth.verdict {
+        Some(v) => v,
+        None => {
+            let headers: Vec<&[u8]> = auth.guard_headers.iter().map(|h| h.as_bytes()).collect();
+            run.guard.decide(&headers, &required, now)
+        }
+    };
+    // `allow`: every other principal must be refused, as if it lacked a scope.
+    let verdict = match verdict {
+        Ok(_) if !endpoint.allows(&principal.name) => Err(Rejection::InsufficientScope),
+        v => v,
+    };
     if observation.transport_error.as_deref() != Some(UNSENDABLE)
         && oracle::needs_differential(&case_facts(run, &plan), &verdict, &observation)
     {
@@ -245,13 +261,14 @@ fn case_facts<'a>(run: &'a Run, plan: &'a CasePlan) -> CaseFacts<'a> {
         resource: &plan.resource,
         model_fails: recipe.model_fails,
         body_mutated: recipe.body != crate::generators::case::BodyMutation::Intact
-            && endpoint.body.is_some(),
+            && (endpoint.has_json_body() || endpoint.form.is_some()),
+        allow_listed: !endpoint.allow.is_empty(),
     }
 }
 
 /// Arms the fake model and the sink for a request of case `id` (the case's own, or one of
 /// its differential twins).
-fn arm(run: &Run, recipe: &CaseRecipe, plan: &CasePlan, id: u64) {
+fn arm(run: &Run, recipe: &CaseRecipe, plan: &CasePlan, id: u64, extra_watched: Vec<String>) {
     let principal = &run.spec.principals[plan.principal];
     run.sink.register(
         id,
@@ -263,6 +280,7 @@ fn arm(run: &Run, recipe: &CaseRecipe, plan: &CasePlan, id: u64) {
     );
     let mut watched: Vec<String> = vec![String::from_utf8_lossy(run.llm_key.expose()).into_owned()];
     watched.extend(plan.token.token.clone());
+    watched.extend(extra_watched);
     if let Some(s) = &run.signing_secret {
         watched.push(String::from_utf8_lossy(s.expose()).into_owned());
     }
@@ -340,12 +358,13 @@ async fn differential(
     };
     let mut statuses = [None, None];
     for (slot, token) in statuses.iter_mut().zip([valid, none]) {
-        let twin = CasePlan {
+        let mut twin = CasePlan {
             token,
             ..plan.clone()
         };
-        arm(run, recipe, &twin, id);
-        let (obs, _) = send(run, &twin).await;
+        let auth = client_auth(run, &mut twin, now);
+        arm(run, recipe, &twin, id, Vec::new());
+        let (obs, _) = send(run, &twin, &auth).await;
         let _ = run.llm.take(&twin.nonce);
         let _ = run.sink.take(id);
         *slot = obs.status;
@@ -387,79 +406,356 @@ const UNSENDABLE: &str = "header value cannot be sent over HTTP";
 /// Largest response body read from the target.
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
-/// Sends the case's request; returns what came back and a `curl` line for it.
-async fn send(run: &Run, plan: &CasePlan) -> (Observation, String) {
-    let endpoint = &run.spec.endpoints[plan.endpoint];
-    let mut path = endpoint.render_path(&plan.resource);
-    if let Some(t) = &plan.token.query_token {
-        path.push_str(if path.contains('?') { "&" } else { "?" });
-        path.push_str("access_token=");
-        path.push_str(t);
+/// How a case authenticates: the headers and cookie it sends, and what the guard is asked
+/// (or the verdict itself, where no bearer token is under test).
+pub(super) struct ClientAuth {
+    /// `Authorization` values, and a non-bearer credential's headers.
+    headers: Vec<(String, String)>,
+    /// The token sent in `[auth] cookie`.
+    cookie: Option<String>,
+    /// The `Authorization` values the guard decides on.
+    guard_headers: Vec<String>,
+    /// The verdict when it is not the guard's to give (`bearer = false` endpoints).
+    verdict: Option<Result<Authenticated, Rejection>>,
+}
+
+impl ClientAuth {
+    fn credential_values(&self) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n != "authorization")
+            .map(|(_, v)| v.clone())
+            .filter(|v| v.len() >= 8)
+            .collect()
     }
+}
+
+/// What the case sends to authenticate. On a `bearer = false` endpoint: no bearer token, but
+/// the principal's credential; valid families send it, the families without credentials send
+/// none, a forged key sends another principal's (the case then acts as that principal), and
+/// every other family a mangled one. With `[auth] cookie`, a third of the single-token cases
+/// send their token in the cookie instead, and another scheme's `Authorization` header goes
+/// beside a valid cookie (the cookie then decides).
+fn client_auth(run: &Run, plan: &mut CasePlan, now: u64) -> ClientAuth {
+    use crate::generators::token::TokenFamily as F;
+    let endpoint = &run.spec.endpoints[plan.endpoint];
+    let family = plan.token.family;
+    if !endpoint.bearer {
+        let mut p = plan.principal;
+        let n = run.spec.principals.len();
+        let (send, verdict) = match family {
+            F::Valid | F::ValidAudienceArray | F::ValidHeaderVariant | F::ValidScpArray => {
+                (Some(false), None)
+            }
+            F::MissingHeader | F::OtherScheme | F::EmptyCredential | F::TokenInQuery => {
+                (None, Some(Rejection::MissingCredentials))
+            }
+            F::WrongKey if n > 1 => {
+                p = (p + 1 + plan.recipe.token.variant as usize % (n - 1)) % n;
+                (Some(false), None)
+            }
+            _ => (Some(true), Some(Rejection::BadSignature)),
+        };
+        plan.principal = p;
+        let principal = &run.spec.principals[p];
+        let headers = match send {
+            None => Vec::new(),
+            Some(mangle) => principal
+                .credential
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_ascii_lowercase(),
+                        if mangle {
+                            mangled(v, plan.recipe.token.variant)
+                        } else {
+                            v.clone()
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let sub = run.mint[plan.endpoint]
+            .principals()
+            .get(p)
+            .map_or_else(|| principal.name.clone(), |t| t.sub.clone());
+        plan.token = crate::generators::token::TokenCase {
+            authorization: Vec::new(),
+            query_token: None,
+            token: None,
+            ..plan.token.clone()
+        };
+        return ClientAuth {
+            headers,
+            cookie: None,
+            guard_headers: Vec::new(),
+            verdict: Some(match verdict {
+                Some(r) => Err(r),
+                None => Ok(Authenticated {
+                    sub,
+                    scopes: ScopeSet::parse(&principal.scope),
+                    expires_at: (now + 900) as f64,
+                    kid: None,
+                    jti: None,
+                }),
+            }),
+        };
+    }
+    let authorization = plan.token.authorization.clone();
+    let headers = |v: &[String]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|h| ("authorization".to_owned(), h.clone()))
+            .collect()
+    };
+    let by_cookie = run.spec.auth.cookie.is_some() && plan.recipe.token.jti.is_multiple_of(3);
+    if by_cookie {
+        if let (Some(t), [one]) = (&plan.token.token, authorization.as_slice())
+            && one == &format!("Bearer {t}")
+        {
+            return ClientAuth {
+                headers: Vec::new(),
+                cookie: Some(t.clone()),
+                guard_headers: authorization.clone(),
+                verdict: None,
+            };
+        }
+        if family == F::OtherScheme {
+            let valid = crate::generators::token::TokenRecipe {
+                family: F::Valid,
+                ..plan.recipe.token
+            }
+            .mint(&run.mint[plan.endpoint], now);
+            if let Some(t) = valid.token {
+                return ClientAuth {
+                    headers: headers(&authorization),
+                    guard_headers: vec![format!("Bearer {t}")],
+                    cookie: Some(t),
+                    verdict: None,
+                };
+            }
+        }
+    }
+    ClientAuth {
+        headers: headers(&authorization),
+        cookie: None,
+        guard_headers: authorization,
+        verdict: None,
+    }
+}
+
+/// A credential with one character changed, cut short, or with a suffix.
+fn mangled(v: &str, variant: u8) -> String {
+    match variant % 3 {
+        0 => {
+            let mut chars: Vec<char> = v.chars().collect();
+            if let Some(last) = chars.last_mut() {
+                *last = if *last == 'x' { 'y' } else { 'x' };
+            }
+            chars.into_iter().collect()
+        }
+        1 => v.chars().take(v.chars().count() / 2).collect(),
+        _ => format!("{v}0"),
+    }
+}
+
+/// One request to the target.
+pub(super) struct HttpRequest {
+    pub(super) method: axum::http::Method,
+    /// Path and query, placeholders filled.
+    pub(super) path: String,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Option<Vec<u8>>,
+}
+
+/// Sends one request (setup steps, logins, cases); counts it in the run's requests.
+pub(super) async fn send_request(run: &Run, req: HttpRequest) -> Observation {
     let base = match &run.transport {
         Transport::Http { base_url, .. } => base_url.trim_end_matches('/'),
         Transport::Service(_) => IN_PROCESS_BASE,
     };
-    let url = format!("{base}{path}");
-    let mut curl = format!(
-        "curl -i -X {} '{}'",
-        endpoint.method,
-        url.replace('\'', "'\\''")
-    );
+    let url = format!("{base}{}", req.path);
     let mut headers = axum::http::HeaderMap::new();
-    for value in &plan.token.authorization {
-        match axum::http::HeaderValue::from_str(value) {
-            Ok(v) => {
-                headers.append(axum::http::header::AUTHORIZATION, v);
-                curl.push_str(&format!(
-                    " -H 'Authorization: {}'",
-                    value.replace('\'', "'\\''")
-                ));
+    for (n, v) in &req.headers {
+        match (
+            axum::http::HeaderName::from_bytes(n.as_bytes()),
+            axum::http::HeaderValue::from_str(v),
+        ) {
+            (Ok(n), Ok(v)) => {
+                headers.append(n, v);
             }
-            Err(_) => {
-                return (
-                    Observation {
-                        transport_error: Some(UNSENDABLE.to_owned()),
-                        ..Observation::default()
-                    },
-                    curl,
-                );
+            _ => {
+                return Observation {
+                    transport_error: Some(UNSENDABLE.to_owned()),
+                    ..Observation::default()
+                };
             }
         }
     }
-    let mut body = None;
-    if let Some(b) = endpoint.render_body(&plan.prompt, &plan.resource) {
-        headers.insert(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        );
-        match plan.recipe.body.apply(&b) {
-            Some(bytes) => {
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                curl.push_str(&format!(
-                    " -H 'Content-Type: application/json' --data-raw '{}'",
-                    text.replace('\'', "'\\''")
-                ));
-                body = Some(bytes);
-            }
-            None => curl.push_str(" -H 'Content-Type: application/json'"),
-        }
-    }
-    let method = axum::http::Method::from_bytes(endpoint.method.as_bytes())
-        .unwrap_or(axum::http::Method::GET);
     let timeout = Duration::from_millis(run.spec.limits.request_timeout_ms);
     run.requests.fetch_add(1, Ordering::Relaxed);
     let start = Instant::now();
     let mut obs = match &run.transport {
         Transport::Http { client, .. } => {
-            send_http(client, method, &url, headers, body, timeout).await
+            send_http(client, req.method, &url, headers, req.body, timeout).await
         }
         Transport::Service(service) => {
-            send_service(service, method, &url, headers, body, timeout).await
+            send_service(service, req.method, &url, headers, req.body, timeout).await
         }
     };
     obs.elapsed_ms = start.elapsed().as_millis() as u64;
+    obs
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The case's request as `curl`.
+fn curl_line(run: &Run, req: &HttpRequest) -> String {
+    let base = match &run.transport {
+        Transport::Http { base_url, .. } => base_url.trim_end_matches('/'),
+        Transport::Service(_) => IN_PROCESS_BASE,
+    };
+    let mut curl = format!(
+        "curl -i -X {} {}",
+        req.method,
+        shell_quote(&format!("{base}{}", req.path))
+    );
+    for (n, v) in &req.headers {
+        let name = if n == "authorization" {
+            "Authorization"
+        } else if n == "content-type" {
+            "Content-Type"
+        } else {
+            n
+        };
+        curl.push_str(&format!(" -H {}", shell_quote(&format!("{name}: {v}"))));
+    }
+    if let Some(b) = &req.body {
+        curl.push_str(&format!(
+            " --data-raw {}",
+            shell_quote(&String::from_utf8_lossy(b))
+        ));
+    }
+    curl
+}
+
+/// Sends the case's request (and its `follow`); returns what came back and a `curl` line.
+async fn send(run: &Run, plan: &CasePlan, auth: &ClientAuth) -> (Observation, String) {
+    let endpoint = &run.spec.endpoints[plan.endpoint];
+    let principal = &run.spec.principals[plan.principal];
+    let vars = Vars {
+        run: Some(&run.vars),
+        prompt: Some(&plan.prompt),
+        resource: Some(&plan.resource),
+        ..Vars::default()
+    };
+    let mut missing = Vec::new();
+    let mut path = vars.fill_path(&endpoint.path, &mut missing);
+    if let Some(t) = &plan.token.query_token {
+        path.push_str(if path.contains('?') { "&" } else { "?" });
+        path.push_str("access_token=");
+        path.push_str(t);
+    }
+    // Who the case is, then what the endpoint adds, then how it authenticates.
+    let mut common: Vec<(String, String)> = Vec::new();
+    for (k, v) in principal.headers.iter().chain(endpoint.headers.iter()) {
+        common.push((
+            k.to_ascii_lowercase(),
+            vars.fill(v, Place::Text, &mut missing),
+        ));
+    }
+    common.extend(auth.headers.iter().cloned());
+    if let (Some(name), Some(t)) = (&run.spec.auth.cookie, &auth.cookie) {
+        common.push(("cookie".to_owned(), format!("{name}={t}")));
+    }
+    let mut headers = common.clone();
+    let mut body = None;
+    if let Some(b) = endpoint.render_body_with(&vars, &mut missing) {
+        if endpoint.form.is_some() {
+            headers.push((
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            ));
+            if plan.recipe.body != crate::generators::case::BodyMutation::Empty {
+                body = Some(form_encode(&b).into_bytes());
+            }
+        } else {
+            headers.push(("content-type".to_owned(), "application/json".to_owned()));
+            body = plan.recipe.body.apply(&b);
+        }
+    }
+    let first = HttpRequest {
+        method: endpoint.method.http(),
+        path,
+        headers,
+        body,
+    };
+    let mut curl = curl_line(run, &first);
+    let mut obs = send_request(run, first).await;
+    let Some(follow) = &endpoint.follow else {
+        return (obs, curl);
+    };
+    // `follow`: only after a 2xx whose JSON holds every pointer the second request reads;
+    // otherwise the case is judged on the first response alone.
+    if !obs.status.is_some_and(|s| (200..300).contains(&s)) {
+        return (obs, curl);
+    }
+    let Ok(response) = serde_json::from_str::<serde_json::Value>(&obs.response_body) else {
+        return (obs, curl);
+    };
+    let vars = Vars {
+        response: Some(&response),
+        ..vars
+    };
+    let mut unresolved = Vec::new();
+    let path = vars.fill_path(&follow.path, &mut unresolved);
+    let mut headers = common;
+    for (k, v) in &follow.headers {
+        headers.push((
+            k.to_ascii_lowercase(),
+            vars.fill(v, Place::Text, &mut unresolved),
+        ));
+    }
+    let mut body = None;
+    if let Some(b) = &follow.body {
+        headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        body = Some(vars.fill_toml(b, &mut unresolved).to_string().into_bytes());
+    } else if let Some(f) = &follow.form {
+        headers.push((
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        ));
+        body = Some(form_encode(&vars.fill_toml(f, &mut unresolved)).into_bytes());
+    }
+    if unresolved.iter().any(|u| u.0.starts_with("response.")) {
+        return (obs, curl);
+    }
+    let second = HttpRequest {
+        method: follow.method.http(),
+        path,
+        headers,
+        body,
+    };
+    curl.push_str(" && ");
+    curl.push_str(&curl_line(run, &second));
+    let then = send_request(run, second).await;
+    combine(&mut obs, then);
     (obs, curl)
+}
+
+/// The pair as one observation: both bodies and headers; the status is the first's unless
+/// the second failed (a 5xx, a hang, no answer).
+fn combine(first: &mut Observation, then: Observation) {
+    first.response_body.push('\n');
+    first.response_body.push_str(&then.response_body);
+    first.response_headers.extend(then.response_headers);
+    first.elapsed_ms += then.elapsed_ms;
+    if then.status.is_none_or(|s| s >= 500) {
+        first.status = then.status;
+        first.timed_out = then.timed_out;
+        first.transport_error = then.transport_error;
+    }
 }
 
 /// True on a multi-threaded runtime, where work spawned as tasks runs on every core; on one

@@ -118,6 +118,7 @@ fn ascii(encoded: Vec<(Encoding, Vec<u8>)>) -> Vec<String> {
 }
 
 impl CaseMaterial {
+    /// What ties lines to a case with this nonce and bearer token (if it sends one).
     pub fn new(nonce: &str, token: Option<&str>) -> CaseMaterial {
         CaseMaterial {
             nonce: nonce.to_owned(),
@@ -462,6 +463,7 @@ pub fn push_line(log: &SharedLog, line: String) {
     log.file(line, &claimants);
 }
 
+/// The case log, shared by the process pumps (or a served target's writer) and the cases.
 pub type SharedLog = Arc<Mutex<CaseLogs>>;
 
 #[cfg(test)]

@@ -2,10 +2,10 @@
 //! servers (the client side, the fake model, the sink), starts and stops the target, and runs
 //! cases against it (docs/ARCHITECTURE.md §2–§3).
 
-//! The stages of a run, in order: [`plan`] (which cases, pure), [`run`] (start the fake model,
+//! The stages of a run, in order: [`plan`] (which cases, pure), [`run`](mod@run) (start the fake model,
 //! the sink and the target; stop them), [`campaign`] (baselines, then cases in batches),
 //! [`exchange`] (one case: send, collect, judge), [`shrink`] (group findings, shrink their
-//! examples), [`replay`] (rerun one finding), and [`session`] (cases one at a time, for
+//! examples), [`replay`](mod@replay) (rerun one finding), and [`session`] (cases one at a time, for
 //! property tests). [`fake_llm`] and [`sink`] are the two servers confab plays; [`process`]
 //! and [`logs`] run a target process and share out what it prints.
 
@@ -18,11 +18,12 @@ pub mod process;
 pub mod replay;
 pub mod run;
 pub mod session;
+pub(crate) mod setup;
 pub mod shrink;
 pub mod sink;
 
 pub use exchange::Exchange;
-pub use plan::{Options, Progress, planned, planned_count};
+pub use plan::{Options, Progress, Status, planned, planned_count};
 pub use replay::{ReplayFile, replay};
 pub use run::{CampaignError, IN_PROCESS_LABEL, run, run_called};
 pub use session::Session;
@@ -41,6 +42,7 @@ pub struct Server {
 }
 
 impl Server {
+    /// Serves `router` on an ephemeral loopback port.
     pub async fn start(router: Router) -> std::io::Result<Server> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
@@ -61,6 +63,7 @@ impl Server {
         })
     }
 
+    /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

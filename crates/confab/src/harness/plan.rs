@@ -16,7 +16,9 @@ pub type Progress = Arc<dyn Fn(u64, u64, u64) + Send + Sync>;
 pub struct Options {
     /// Cases after the baselines (the budget).
     pub cases: u64,
+    /// Same seed, same cases.
     pub seed: u64,
+    /// Cases in flight at once (after a warm-up run one at a time).
     pub concurrency: usize,
     /// Only these endpoints (by name); empty for all.
     pub endpoints: Vec<String>,
@@ -26,6 +28,7 @@ pub struct Options {
     pub replay_dir: Option<PathBuf>,
     /// Cap on re-runs spent shrinking each finding.
     pub shrink_budget: u32,
+    /// Called after each case (a progress bar).
     pub progress: Option<Progress>,
     /// Run exactly these cases (id, recipe) instead of generating them (replay).
     pub explicit: Vec<(u64, CaseRecipe)>,
@@ -33,7 +36,12 @@ pub struct Options {
     /// started is stopped and the run ends with [`CampaignError::Interrupted`](super::CampaignError::Interrupted).
     /// The library never installs a signal handler of its own.
     pub cancel: Option<CancellationToken>,
+    /// Told what confab is waiting for (a slow target's start); the CLI prints it.
+    pub status: Option<Status>,
 }
+
+/// Called with a line of status while confab waits.
+pub type Status = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Default for Options {
     fn default() -> Self {
@@ -48,6 +56,7 @@ impl Default for Options {
             progress: None,
             explicit: Vec::new(),
             cancel: None,
+            status: None,
         }
     }
 }

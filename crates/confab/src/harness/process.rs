@@ -12,25 +12,38 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Why the target could not be started or did not become ready.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TargetError {
+    /// `[target] command` could not be started (not found, not executable).
     #[error("target.command: cannot start {program:?}: {source}")]
     Spawn {
+        /// The program, as the spec names it.
         program: String,
+        /// Why the operating system refused.
         source: std::io::Error,
     },
+    /// The target process ended before its `ready` path answered.
     #[error("the target exited ({status}) before {ready} answered 2xx; its last lines:\n{tail}")]
     Exited {
+        /// Its exit status.
         status: String,
+        /// The `ready` path.
         ready: String,
+        /// Its last log lines (what it said on the way out).
         tail: String,
     },
+    /// The `ready` path did not answer 2xx within `startup_timeout_s`.
     #[error(
         "{ready} did not answer 2xx within {seconds} s (last: {last}); the target's last lines:\n{tail}"
     )]
     NotReady {
+        /// The `ready` path.
         ready: String,
+        /// The timeout.
         seconds: u64,
+        /// The last answer or transport error seen.
         last: String,
+        /// The target's last log lines.
         tail: String,
     },
 }
@@ -39,6 +52,7 @@ pub enum TargetError {
 /// gracefully first.
 pub struct TargetProcess {
     child: Child,
+    /// What it prints on stdout and stderr, shared out to the cases.
     pub log: SharedLog,
     flush: LogFlush,
 }

@@ -12,11 +12,17 @@ use tokio_util::sync::CancellationToken;
 /// A replay file: enough to rerun one exchange against the same spec.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct ReplayFile {
+    /// The confab version that wrote it.
     pub confab_version: String,
+    /// The spec the campaign ran (the default for `confab replay`).
     pub spec: String,
+    /// The finding's fingerprint: whether it still fails is decided by it.
     pub fingerprint: String,
+    /// The campaign's seed (secrets and markers are made anew; the case is the same).
     pub seed: u64,
+    /// The case's id in the campaign (its nonce and token are derived from it).
     pub case_id: u64,
+    /// The shrunk case.
     pub recipe: CaseRecipe,
 }
 

@@ -44,28 +44,43 @@ pub(super) enum Mode {
 
 /// Why a campaign could not run (exit code 2).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CampaignError {
+    /// The spec is invalid, or lacks what this run needs; names the key and its line.
     #[error("{0}")]
     Spec(#[from] SpecError),
+    /// The target could not be started, exited, or never answered its `ready` path.
     #[error("{0}")]
     Target(#[from] TargetError),
+    /// One of confab's own loopback servers (or its HTTP client) could not start.
     #[error("cannot start confab's {what} on loopback: {source}")]
     Bind {
         what: &'static str,
         source: std::io::Error,
     },
+    /// A section `confab scan` needs is missing from the spec.
     #[error("the spec has no {0}; `confab scan` needs it (see README: writing a spec)")]
     Missing(&'static str),
+    /// `--endpoint` named an endpoint the spec does not have.
     #[error("--endpoint {0:?} is not an endpoint of the spec")]
     UnknownEndpoint(String),
+    /// A login or a `[[setup]]` step failed: names the key (`setup[3]`, `principal[1].login`)
+    /// and what the target answered (tokens and secrets masked).
+    #[error("{key}: {message}")]
+    Setup { key: String, message: String },
+    /// Every baseline was refused: the spec does not describe how the target authenticates.
     #[error(
         "the target refused every valid request ({tried} tried; first: {first}). \
-         Check that [auth] matches how the target verifies tokens (alg, secret or keys, iss, aud) \
-         and that [[principal]] scopes cover the endpoints' scopes."
+         Check that [auth] matches how the target verifies tokens (alg, secret or keys, iss, aud), \
+         that subject_claim names the claim it finds the caller by, that [auth.claims] and the \
+         principals' claims hold what it requires (or give each principal a login, so its \
+         tokens start from the app's own), and that [[principal]] scopes cover the endpoints' scopes."
     )]
     RefusesValid { tried: usize, first: String },
+    /// Cancelled (Ctrl-C): everything confab started was stopped.
     #[error("interrupted")]
     Interrupted,
+    /// A replay file or report could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -88,7 +103,16 @@ pub(super) struct Run {
     pub(super) log_flush: Option<LogFlush>,
     pub(super) llm_key: Secret,
     pub(super) signing_secret: Option<Secret>,
+    /// `(id, owner, marker)`: the sink's resources and the app's own data stored by setup
+    /// steps with a `{marker}`.
     pub(super) resources: Vec<(String, String, String)>,
+    /// The run's placeholder values: `port`, `llm_base_url`, `llm_api_key`,
+    /// `downstream_url`, `jwt_secret`, and `setup.NAME` once saved.
+    pub(super) vars: BTreeMap<String, String>,
+    /// Per principal, the token its login gave (once it logged in).
+    pub(super) logins: Vec<Option<String>>,
+    /// A tag shared by the run's markers.
+    pub(super) run_tag: String,
     pub(super) seed: u64,
     pub(super) requests: AtomicU64,
     /// Run cases one at a time: the target hides the nonce and the token.
@@ -98,7 +122,7 @@ pub(super) struct Run {
     pub(super) differentials: super::exchange::DifferentialCache,
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(super) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // The system RNG failing leaves zeros: still unique enough per run for markers, and
     // secrets generated here are test values only.
@@ -133,35 +157,42 @@ pub async fn run_called(
 async fn execute(spec: Spec, options: Options, mode: Mode) -> Result<Report, CampaignError> {
     let started = Instant::now();
     let Started {
-        run,
+        mut run,
         mut process,
         served,
         target,
     } = start(spec, &options, mode).await?;
-    let run = Arc::new(run);
-    let outcome = async {
+    let cancelled = || async {
+        match &options.cancel {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let prepared = async {
         if let (Transport::Http { client, base_url }, Some(target)) = (&run.transport, &target) {
-            wait_ready(
+            let ready = wait_ready(
                 client,
                 base_url,
                 &target.ready,
                 Duration::from_secs(target.startup_timeout_s),
                 process.as_mut(),
-            )
-            .await?;
+            );
+            waiting_line(ready, &options, target).await?;
         }
-        let cancelled = async {
-            match &options.cancel {
-                Some(token) => token.cancelled().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
+        super::setup::prepare(&mut run).await
+    };
+    let prepared = tokio::select! {
+        r = prepared => r,
+        () = cancelled() => Err(CampaignError::Interrupted),
+    };
+    let run = Arc::new(run);
+    let outcome = match prepared {
+        Err(e) => Err(e),
+        Ok(()) => tokio::select! {
             r = campaign(&run, &options, started) => r,
-            () = cancelled => Err(CampaignError::Interrupted),
-        }
-    }
-    .await;
+            () = cancelled() => Err(CampaignError::Interrupted),
+        },
+    };
     // Stop everything that was started, whatever the outcome.
     if let Some(p) = process {
         p.stop(Duration::from_secs(3)).await;
@@ -176,6 +207,34 @@ async fn execute(spec: Spec, options: Options, mode: Mode) -> Result<Report, Cam
         run.sink.shutdown().await;
     }
     outcome
+}
+
+/// Waits for `ready`, telling `options.status` every few seconds while a slow target starts.
+async fn waiting_line(
+    ready: impl std::future::Future<Output = Result<(), TargetError>>,
+    options: &Options,
+    target: &crate::spec::Target,
+) -> Result<(), TargetError> {
+    let Some(status) = options.status.clone() else {
+        return ready.await;
+    };
+    tokio::pin!(ready);
+    let begun = Instant::now();
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(3),
+        Duration::from_secs(5),
+    );
+    loop {
+        tokio::select! {
+            r = &mut ready => return r,
+            _ = tick.tick() => status(&format!(
+                "waiting for the target to answer {} ({} s of {} s)",
+                target.ready,
+                begun.elapsed().as_secs(),
+                target.startup_timeout_s
+            )),
+        }
+    }
 }
 
 /// What [`start`] started: the run, and what must be stopped after it.
@@ -199,10 +258,12 @@ pub(super) async fn start(
         (None, true) => None,
         (None, false) => return Err(CampaignError::Missing("[target]")),
     };
-    let downstream = spec
-        .downstream
-        .clone()
-        .ok_or(CampaignError::Missing("[downstream]"))?;
+    // Without [downstream] the sink serves no resource; it still records what the target
+    // requests (PROVENANCE and AGENCY judge that) and plays the attacker host.
+    let resource_template = spec.downstream.as_ref().map_or_else(
+        || "/confab-no-downstream/{id}".to_owned(),
+        |d| d.resource.clone(),
+    );
     if spec.endpoints.is_empty() {
         return Err(CampaignError::Missing("[[endpoint]]"));
     }
@@ -215,7 +276,7 @@ pub(super) async fn start(
         }
     }
 
-    let jwt_secret = random_hex(32);
+    let jwt_secret = spec.generate_secret();
     spec.fill_jwt_secret(&Secret::from(jwt_secret.clone()));
     let guard = spec.guard()?;
     let llm_key = Secret::from(format!("sk-confab-{}", random_hex(16)));
@@ -237,6 +298,7 @@ pub(super) async fn start(
     let resources: Vec<Resource> = spec
         .principals
         .iter()
+        .filter(|_| spec.downstream.is_some())
         .flat_map(|p| {
             p.owns.iter().map(|id| Resource {
                 id: id.clone(),
@@ -252,17 +314,25 @@ pub(super) async fn start(
     let bind = |what: &'static str| move |source| CampaignError::Bind { what, source };
     let (sink, llm) = if direct {
         (
-            Sink::in_process(&downstream.resource, resources),
-            FakeLlm::in_process(llm_key.clone(), spec.limits.llm_calls_per_request),
+            Sink::in_process(&resource_template, resources),
+            FakeLlm::in_process(
+                llm_key.clone(),
+                spec.limits.llm_calls_per_request,
+                spec.llm.listed(),
+            ),
         )
     } else {
         (
-            Sink::start(&downstream.resource, resources)
+            Sink::start(&resource_template, resources)
                 .await
                 .map_err(bind("sink"))?,
-            FakeLlm::start(llm_key.clone(), spec.limits.llm_calls_per_request)
-                .await
-                .map_err(bind("fake model"))?,
+            FakeLlm::start(
+                llm_key.clone(),
+                spec.limits.llm_calls_per_request,
+                spec.llm.listed(),
+            )
+            .await
+            .map_err(bind("fake model"))?,
         )
     };
     let outbound = if direct {
@@ -279,12 +349,24 @@ pub(super) async fn start(
     } else {
         free_port().map_err(bind("target port"))?
     };
+    let vars: BTreeMap<String, String> = BTreeMap::from([
+        ("port".to_owned(), port.to_string()),
+        ("llm_base_url".to_owned(), llm.base_url()),
+        ("anthropic_base_url".to_owned(), llm.anthropic_base_url()),
+        ("ollama_base_url".to_owned(), llm.ollama_base_url()),
+        (
+            "llm_api_key".to_owned(),
+            String::from_utf8_lossy(llm_key.expose()).into_owned(),
+        ),
+        ("downstream_url".to_owned(), sink.base_url()),
+        ("jwt_secret".to_owned(), jwt_secret.clone()),
+    ]);
     let fill = |s: &str| {
-        s.replace("{port}", &port.to_string())
-            .replace("{llm_base_url}", &llm.base_url())
-            .replace("{llm_api_key}", &String::from_utf8_lossy(llm_key.expose()))
-            .replace("{downstream_url}", &sink.base_url())
-            .replace("{jwt_secret}", &jwt_secret)
+        crate::spec::template::Vars {
+            run: Some(&vars),
+            ..Default::default()
+        }
+        .fill(s, crate::spec::template::Place::Text, &mut Vec::new())
     };
     let mut env: BTreeMap<String, String> = target
         .iter()
@@ -361,6 +443,7 @@ pub(super) async fn start(
     for m in &mut mint {
         m.attacker_base = format!("{}/jwks", sink.attacker_url());
     }
+    let spec_principals = spec.principals.len();
     let run = Run {
         spec,
         guard,
@@ -374,6 +457,9 @@ pub(super) async fn start(
         llm_key,
         signing_secret,
         resources: resource_facts,
+        logins: vec![None; spec_principals],
+        vars,
+        run_tag,
         seed: options.seed,
         requests: AtomicU64::new(0),
         serial: std::sync::atomic::AtomicBool::new(false),

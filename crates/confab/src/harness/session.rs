@@ -30,7 +30,8 @@ impl Session {
             seed,
             ..Options::default()
         };
-        let Started { run, .. } = start(spec, &options, Mode::Direct(target)).await?;
+        let Started { mut run, .. } = start(spec, &options, Mode::Direct(target)).await?;
+        super::setup::prepare(&mut run).await?;
         let endpoints: Vec<usize> = (0..run.spec.endpoints.len()).collect();
         baselines(&run, &endpoints, &mut Aggregate::<Exchange>::default()).await?;
         Ok(Session {

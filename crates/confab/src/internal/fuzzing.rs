@@ -515,6 +515,14 @@ pub fn provenance(data: &[u8]) {
     );
 }
 
+/// The guard reads token JSON with a flat scanner and falls back to serde outside its subset:
+/// wherever the scanner answers, it must answer as serde does (a differential oracle).
+pub fn jose_flat(data: &[u8]) {
+    if let Some(agree) = crate::guard::internal::jose_flat_agrees_with_serde(data) {
+        assert!(agree, "flat JSON scanner and serde disagree");
+    }
+}
+
 /// Fuzzer choices for the scrubber target.
 #[derive(Debug, Arbitrary)]
 pub struct ScrubInput {
@@ -614,6 +622,114 @@ pub fn wire(data: &[u8]) {
     let sse = crate::wire::sse_body("id", "m", &turn, true);
     let decoded = crate::wire::decode_sse(&sse);
     assert_eq!(decoded, Some(turn.to_openai_message()), "SSE round trip");
+}
+
+/// A turn made from fuzz bytes: text, or tool calls whose names and string arguments are
+/// arbitrary (several of them: parallel calls).
+fn fuzz_turn(u: &mut Unstructured<'_>) -> Option<crate::wire::ModelTurn> {
+    use crate::wire::{ModelTurn, ToolCall};
+    let text = String::arbitrary(u).ok()?;
+    if bool::arbitrary(u).ok()? {
+        return Some(ModelTurn::Text { content: text });
+    }
+    let n = u.int_in_range(1..=3u8).ok()?;
+    let mut tool_calls = Vec::new();
+    for k in 0..n {
+        let name = String::arbitrary(u).ok()?;
+        tool_calls.push(ToolCall {
+            id: format!("call_{k}"),
+            name,
+            arguments: serde_json::json!({"id": text, "n": k}),
+        });
+    }
+    Some(ModelTurn::ToolCalls { tool_calls })
+}
+
+/// The request a turn answers: the parsed one, or a default when the bytes did not parse.
+fn fuzz_request(
+    parsed: Result<crate::wire::ChatRequest, crate::wire::WireError>,
+) -> crate::wire::ChatRequest {
+    parsed.unwrap_or_else(|_| crate::wire::ChatRequest {
+        model: "m".into(),
+        ..Default::default()
+    })
+}
+
+/// OpenAI Responses: the parser never panics on any bytes, and a streamed answer reassembles
+/// (as the SDK's accumulator does) into the JSON answer's output items.
+pub fn wire_responses(data: &[u8]) {
+    use crate::wire::responses;
+    let req = fuzz_request(responses::parse_request(data));
+    let Some(turn) = fuzz_turn(&mut Unstructured::new(data)) else {
+        return;
+    };
+    let whole = responses::response_json(1, &req, &turn);
+    let streamed = responses::decode_sse(&responses::sse_body(1, &req, &turn));
+    assert_eq!(
+        streamed.map(serde_json::Value::from),
+        Some(whole["output"].clone()),
+        "SSE round trip"
+    );
+}
+
+/// Anthropic Messages: the parser never panics, and a streamed answer reassembles into the
+/// JSON message (tool inputs from their `input_json_delta` pieces).
+pub fn wire_anthropic(data: &[u8]) {
+    use crate::wire::anthropic;
+    let req = fuzz_request(anthropic::parse_request(data));
+    let Some(turn) = fuzz_turn(&mut Unstructured::new(data)) else {
+        return;
+    };
+    let streamed = anthropic::decode_sse(&anthropic::sse_body(1, &req, &turn));
+    assert_eq!(
+        streamed,
+        Some(anthropic::message_json(1, &req, &turn)),
+        "SSE round trip"
+    );
+}
+
+/// Ollama: both parsers never panic, and streamed chat and generate answers (NDJSON)
+/// reassemble into the JSON ones.
+pub fn wire_ollama(data: &[u8]) {
+    use crate::wire::ollama;
+    let _ = ollama::parse_generate(data);
+    let req = fuzz_request(ollama::parse_chat(data));
+    let Some(turn) = fuzz_turn(&mut Unstructured::new(data)) else {
+        return;
+    };
+    let chat = ollama::decode_ndjson(&ollama::chat_ndjson(&req, &turn));
+    assert_eq!(
+        chat,
+        Some(ollama::chat_json(&req, &turn)),
+        "chat NDJSON round trip"
+    );
+    let generate = ollama::decode_ndjson(&ollama::generate_ndjson(&req, &turn));
+    assert_eq!(
+        generate,
+        Some(ollama::generate_json(&req, &turn)),
+        "generate NDJSON round trip"
+    );
+}
+
+/// Embeddings: the parser never panics; what it accepts is answered with one unit vector of
+/// the asked dimension per input, the same for the same input.
+pub fn wire_embeddings(data: &[u8]) {
+    use crate::wire::embeddings;
+    let Ok(mut req) = embeddings::parse_request(data) else {
+        return;
+    };
+    // Bounded work per input: a few inputs of a small dimension.
+    req.inputs.truncate(4);
+    req.dimensions = Some(req.dimensions.unwrap_or(8).min(64));
+    let _ = req.as_chat();
+    let answer = embeddings::answer(&req, false);
+    let data = answer["data"].as_array().map_or(0, Vec::len);
+    assert_eq!(data, req.inputs.len(), "one vector per input");
+    for input in &req.inputs {
+        let v = embeddings::vector(input, 64);
+        assert_eq!(v, embeddings::vector(input, 64), "deterministic");
+        assert!(v.iter().all(|x| x.is_finite()), "finite");
+    }
 }
 
 /// The spec loader never panics on any text, and what it accepts it can locate errors in.

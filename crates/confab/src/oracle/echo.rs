@@ -104,7 +104,7 @@ pub(super) fn echo(
     let requests: Vec<crate::wire::ChatRequest> = obs
         .llm_calls
         .iter()
-        .filter_map(|c| crate::wire::parse_request(c.request.body.as_bytes()).ok())
+        .filter_map(|c| crate::wire::parse_call(&c.request.uri, c.request.body.as_bytes()).ok())
         .collect();
     let system_prompt = requests.first().map(|r| r.system_prompt.clone());
     let shown = if requests.is_empty() {

@@ -106,6 +106,8 @@ pub enum ViolationKind {
     DownstreamCalledBeforeAuth,
     ModelCalledWithoutToken,
     MissingScopeAccepted,
+    /// A principal outside the endpoint's `allow` list was served.
+    PrincipalNotAllowedAccepted,
     ValidRequestRefused,
     // PROVENANCE, OWNERSHIP
     ModelIdOfAnotherTenant,
@@ -129,7 +131,7 @@ pub enum ViolationKind {
 }
 
 impl ViolationKind {
-    const PLAIN: [(ViolationKind, &'static str); 18] = [
+    const PLAIN: [(ViolationKind, &'static str); 19] = [
         (ViolationKind::ServerError, "server_error"),
         (ViolationKind::Hang, "hang"),
         (ViolationKind::NoResponse, "no_response"),
@@ -149,6 +151,10 @@ impl ViolationKind {
         (
             ViolationKind::MissingScopeAccepted,
             "missing_scope_accepted",
+        ),
+        (
+            ViolationKind::PrincipalNotAllowedAccepted,
+            "principal_not_allowed_accepted",
         ),
         (ViolationKind::ValidRequestRefused, "valid_request_refused"),
         (

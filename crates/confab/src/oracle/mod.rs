@@ -209,6 +209,9 @@ pub struct CaseFacts<'a> {
     pub model_fails: bool,
     /// The client sent a malformed body: a 400 for it says nothing about the token.
     pub body_mutated: bool,
+    /// The endpoint admits only the principals of its `allow` list: for any other, a 401, 403
+    /// or 404 is the refusal it must get (no scope is involved).
+    pub allow_listed: bool,
 }
 
 impl CaseFacts<'_> {
@@ -286,6 +289,7 @@ pub fn acceptance_severity(made_by: MadeBy, r: Rejection) -> Severity {
             | Rejection::IssuerMismatch
             | Rejection::AudienceMismatch
             | Rejection::MissingSub
+            | Rejection::SessionMismatch
             | Rejection::InsufficientScope => Severity::Medium,
             _ => Severity::Low,
         },
@@ -384,6 +388,16 @@ fn body_explains(case: &CaseFacts<'_>, s: u16, diff: Option<&Differential>) -> b
 
 fn authz(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
     match obs.status {
+        Some(s) if case.allow_listed && (200..300).contains(&s) => out.push(Violation {
+            invariant: Invariant::Authz,
+            severity: Severity::High,
+            kind: ViolationKind::PrincipalNotAllowedAccepted,
+            observed: format!(
+                "{} is not in endpoint {}'s allow list; the target answered {s}",
+                case.principal, case.endpoint_name
+            ),
+        }),
+        Some(401 | 403 | 404) if case.allow_listed => {}
         Some(s) if (200..300).contains(&s) => out.push(Violation {
             invariant: Invariant::Authz,
             severity: acceptance_severity(case.made_by(), Rejection::InsufficientScope),

@@ -19,8 +19,10 @@ Remove a line once its finding is fixed; regenerate with `confab scan --write-ba
 /// Known findings, by fingerprint.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Baseline {
+    /// Free text for people (why these findings are accepted).
     #[serde(default)]
     pub note: String,
+    /// The file format's version.
     #[serde(default = "format_version")]
     pub confab_baseline: u32,
     /// Sorted, no duplicates.
@@ -33,18 +35,34 @@ fn format_version() -> u32 {
 
 /// Why a baseline could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BaselineError {
+    /// The file could not be read.
     #[error("{path}: cannot read: {source}")]
     Read {
+        /// The baseline's path.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The file is neither a baseline nor a JSON report.
     #[error(
         "{path}: not a confab baseline (want {{\"fingerprints\": [...]}} or a `--format json` report): {message}"
     )]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The baseline's path.
+        path: PathBuf,
+        /// What the JSON parser said.
+        message: String,
+    },
+    /// The file was written by a newer confab.
     #[error("{path}: baseline format {found} is newer than this confab understands ({FORMAT})")]
-    Version { path: PathBuf, found: u32 },
+    Version {
+        /// The baseline's path.
+        path: PathBuf,
+        /// The format version it declares.
+        found: u32,
+    },
 }
 
 impl Baseline {
@@ -112,6 +130,7 @@ impl Baseline {
         self.fingerprints.extend(other.fingerprints);
     }
 
+    /// Whether a finding with this fingerprint is known.
     pub fn contains(&self, fingerprint: &str) -> bool {
         self.fingerprints.contains(fingerprint)
     }

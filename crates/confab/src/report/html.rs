@@ -9,12 +9,22 @@
 //! script allowed by its SHA-256 hash) means nothing is fetched and no injected script runs,
 //! even if escaping ever failed. Links a person clicks (CWE and OWASP pages) are plain
 //! `<a href>`s.
+//!
+//! This file draws the page and its summary; `html/charts.rs` the SVG charts and the endpoint
+//! table, `html/findings.rs` the findings with what was observed, and `html/remediation.rs` the text per
+//! invariant.
 
+mod charts;
+mod findings;
 mod remediation;
+
+use charts::{SEVERITIES, charts, tally};
+pub use findings::owasp_uri;
+use findings::{findings, references};
 
 pub use remediation::{Remedy, remedy};
 
-use super::{Finding, Gate, Report, SpecContext, Status, TEST_CREDENTIALS_NOTE, guidance};
+use super::{Finding, Gate, Report, SpecContext, Status, TEST_CREDENTIALS_NOTE};
 use crate::guard::Secret;
 use crate::guard::scrub::{ScrubConfig, Scrubber, ScrubberBuilder, SecretKind};
 use crate::oracle::{Invariant, Severity};
@@ -416,372 +426,23 @@ fn summary(r: &Report, ctx: &SpecContext, gate: &Gate, mask: &Masking) -> String
                 .to_owned(),
         ));
     }
-    let mut s = String::from(
-        "<section id=\"summary\">\n<h2>Summary</h2>\n<div class=\"card\"><dl class=\"facts\">\n",
-    );
+    let mut s = String::from("<section id=\"summary\">\n<h2>Summary</h2>\n");
+    let shapes = st.unknown_model_shapes.iter().map(|call| {
+        format!("the target called the model in a shape confab does not speak: {call}")
+    });
+    for w in st.warnings.iter().cloned().chain(shapes) {
+        let _ = writeln!(
+            s,
+            "<div class=\"verdict warn\" role=\"alert\">Warning<small>{}</small></div>",
+            escape(&mask.mask(&w))
+        );
+    }
+    s.push_str("<div class=\"card\"><dl class=\"facts\">\n");
     for (k, v) in rows {
         let _ = writeln!(s, "<dt>{k}</dt><dd>{v}</dd>");
     }
     s.push_str("</dl></div>\n</section>\n");
     s
-}
-
-// --- charts --------------------------------------------------------------------------------
-
-const SEVERITIES: [Severity; 3] = [Severity::High, Severity::Medium, Severity::Low];
-
-/// Findings per severity (high, medium, low) among `fs`.
-fn tally<'a>(fs: impl Iterator<Item = &'a Finding>) -> [u64; 3] {
-    let mut t = [0u64; 3];
-    for f in fs {
-        let i = SEVERITIES
-            .iter()
-            .position(|s| *s == f.severity)
-            .unwrap_or(2);
-        t[i] += 1;
-    }
-    t
-}
-
-/// A horizontal bar chart, one row per label, each bar stacked by severity.
-fn bar_chart(id: &str, caption: &str, rows: &[(String, [u64; 3])]) -> String {
-    const LABEL_W: u64 = 104;
-    const BAR_W: u64 = 210;
-    const ROW_H: u64 = 24;
-    let max = rows
-        .iter()
-        .map(|(_, t)| t.iter().sum::<u64>())
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let height = ROW_H * rows.len() as u64 + 30;
-    let width = LABEL_W + BAR_W + 40;
-    let mut s = format!(
-        "<figure class=\"chart\" id=\"{id}\"><figcaption>{}</figcaption>\n\
-         <svg role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {width} {height}\" \
-         preserveAspectRatio=\"xMinYMin meet\">\n",
-        escape(caption),
-        escape(caption)
-    );
-    for (i, (label, t)) in rows.iter().enumerate() {
-        let y = i as u64 * ROW_H;
-        let _ = writeln!(
-            s,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            LABEL_W - 8,
-            y + 16,
-            escape(label)
-        );
-        let mut x = LABEL_W;
-        for (sev, n) in SEVERITIES.iter().zip(t) {
-            if *n == 0 {
-                continue;
-            }
-            let w = (n * BAR_W / max).max(3);
-            let _ = writeln!(
-                s,
-                "<rect class=\"seg-{sev}\" x=\"{x}\" y=\"{}\" width=\"{w}\" height=\"{}\">\
-                 <title>{} {sev}: {n}</title></rect>",
-                y + 4,
-                ROW_H - 8,
-                escape(label)
-            );
-            x += w;
-        }
-        let _ = writeln!(
-            s,
-            "<text x=\"{}\" y=\"{}\">{}</text>",
-            x + 6,
-            y + 16,
-            t.iter().sum::<u64>()
-        );
-    }
-    // Legend.
-    let y = ROW_H * rows.len() as u64 + 8;
-    for (i, sev) in SEVERITIES.iter().enumerate() {
-        let x = LABEL_W + i as u64 * 70;
-        let _ = writeln!(
-            s,
-            "<rect class=\"seg-{sev}\" x=\"{x}\" y=\"{y}\" width=\"12\" height=\"12\"></rect>\
-             <text x=\"{}\" y=\"{}\">{sev}</text>",
-            x + 16,
-            y + 11
-        );
-    }
-    s.push_str("</svg></figure>\n");
-    s
-}
-
-fn charts(r: &Report, ctx: &SpecContext) -> String {
-    let by_invariant: Vec<(String, [u64; 3])> = Invariant::ALL
-        .iter()
-        .map(|inv| {
-            (
-                inv.id().to_owned(),
-                tally(r.findings.iter().filter(|f| f.invariant == *inv)),
-            )
-        })
-        .filter(|(_, t)| t.iter().sum::<u64>() > 0)
-        .collect();
-    let by_severity: Vec<(String, [u64; 3])> = SEVERITIES
-        .iter()
-        .map(|sev| {
-            (
-                sev.as_str().to_owned(),
-                tally(r.findings.iter().filter(|f| f.severity == *sev)),
-            )
-        })
-        .collect();
-    let by_endpoint: Vec<(String, [u64; 3])> = endpoints(r, ctx)
-        .into_iter()
-        .map(|e| {
-            let t = tally(r.findings.iter().filter(|f| f.endpoint == e));
-            (e, t)
-        })
-        .collect();
-    let mut s =
-        String::from("<section id=\"breakdown\">\n<h2>Breakdown</h2>\n<div class=\"charts\">\n");
-    s.push_str(&bar_chart(
-        "chart-invariant",
-        "Findings by invariant",
-        &by_invariant,
-    ));
-    s.push_str(&bar_chart(
-        "chart-severity",
-        "Findings by severity",
-        &by_severity,
-    ));
-    s.push_str(&bar_chart(
-        "chart-endpoint",
-        "Findings by endpoint",
-        &by_endpoint,
-    ));
-    s.push_str("</div>\n");
-    s.push_str(&endpoint_table(r, ctx));
-    s.push_str("</section>\n");
-    s
-}
-
-/// The endpoints to show: the spec's, in order, then any other a finding names.
-fn endpoints(r: &Report, ctx: &SpecContext) -> Vec<String> {
-    let mut names: Vec<String> = ctx.endpoints.iter().map(|e| e.name.clone()).collect();
-    for f in &r.findings {
-        if !names.contains(&f.endpoint) {
-            names.push(f.endpoint.clone());
-        }
-    }
-    names
-}
-
-fn endpoint_table(r: &Report, ctx: &SpecContext) -> String {
-    let mut s = String::from(
-        "<h3>By endpoint</h3>\n<table id=\"by-endpoint\"><thead><tr><th>Endpoint</th><th>Request</th>\
-         <th>High</th><th>Medium</th><th>Low</th><th>Invariants broken</th></tr></thead><tbody>\n",
-    );
-    for name in endpoints(r, ctx) {
-        let fs: Vec<&Finding> = r.findings.iter().filter(|f| f.endpoint == name).collect();
-        let t = tally(fs.iter().copied());
-        let mut invs: Vec<&str> = fs.iter().map(|f| f.invariant.id()).collect();
-        invs.sort_unstable();
-        invs.dedup();
-        let request = ctx
-            .endpoint(&name)
-            .map(|e| format!("{} {}", e.method, e.path))
-            .unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "<tr><td><code>{}</code></td><td><code>{}</code></td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            escape(&name),
-            escape(&request),
-            t[0],
-            t[1],
-            t[2],
-            if invs.is_empty() {
-                "none".to_owned()
-            } else {
-                invs.join(", ")
-            }
-        );
-    }
-    s.push_str("</tbody></table>\n");
-    s
-}
-
-// --- findings ------------------------------------------------------------------------------
-
-fn findings(r: &Report, ctx: &SpecContext, gate: &Gate, mask: &Masking) -> String {
-    let mut s = format!(
-        "<section id=\"findings\">\n<h2>Findings ({})</h2>\n<p class=\"note\">Most severe \
-         first, then by how many cases hit them. Open a finding to see what was observed and \
-         how to reproduce it. {}</p>\n<p class=\"toolbar\"><button type=\"button\" \
-         id=\"expand-all\">Expand all</button><button type=\"button\" id=\"collapse-all\">\
-         Collapse all</button></p>\n",
-        r.findings.len(),
-        escape(TEST_CREDENTIALS_NOTE)
-    );
-    for (i, f) in r.findings.iter().enumerate() {
-        s.push_str(&finding(i + 1, f, ctx, gate, mask));
-    }
-    s.push_str("</section>\n");
-    s
-}
-
-fn gate_tag(f: &Finding, gate: &Gate) -> &'static str {
-    match gate.status(f) {
-        Status::Failing => "",
-        Status::Baselined => "<span class=\"tag\">baselined</span>",
-        Status::BelowThreshold => "<span class=\"tag\">below --fail-on</span>",
-    }
-}
-
-fn finding(n: usize, f: &Finding, ctx: &SpecContext, gate: &Gate, mask: &Masking) -> String {
-    let m = |t: &str| escape(&mask.mask(t));
-    let sev = f.severity.as_str();
-    let endpoint = ctx
-        .endpoint(&f.endpoint)
-        .map(|e| format!(" ({} {})", e.method, e.path))
-        .unwrap_or_default();
-    let mut s = format!(
-        "<details class=\"finding {sev}\" id=\"finding-{n}\" data-invariant=\"{inv}\">\n\
-         <summary><span class=\"badge {sev}\">{SEV}</span><span class=\"inv\">{inv}</span> \
-         on <code>{ep}</code>: {kind} <span class=\"cases\">— {cases} case(s)</span>{tag}</summary>\n\
-         <div class=\"body\">\n<p class=\"observed\">{observed}</p>\n<dl class=\"facts\">\n\
-         <dt>Endpoint</dt><dd><code>{ep}</code>{endpoint}</dd>\n\
-         <dt>Case</dt><dd>{case}</dd>\n<dt>Fingerprint</dt><dd><code>{fp}</code></dd>\n\
-         <dt>Classification</dt><dd>{refs}</dd>\n</dl>\n",
-        SEV = sev.to_uppercase(),
-        inv = f.invariant.id(),
-        ep = m(&f.endpoint),
-        endpoint = m(&endpoint),
-        kind = m(&f.kind),
-        cases = f.cases,
-        tag = gate_tag(f, gate),
-        observed = m(&f.observed),
-        case = m(&f.example.case),
-        fp = m(&f.fingerprint),
-        refs = references(&f.cwe, &f.owasp),
-    );
-    s.push_str(&observed(f, mask));
-    s.push_str(&reproduce(f, mask));
-    let g = guidance(f.invariant);
-    let _ = write!(
-        s,
-        "<h4>How to fix</h4>\n<div class=\"fix\"><p>{}</p><p><a href=\"#fix-{}\">Full \
-         guidance for {} with Flask and Rust examples</a></p></div>\n</div>\n</details>\n",
-        inline_code(g.remediation),
-        f.invariant.id(),
-        f.invariant.id()
-    );
-    s
-}
-
-/// What the example exchange showed: request, the model's scripted output, downstream calls,
-/// the response.
-fn observed(f: &Finding, mask: &Masking) -> String {
-    let m = |t: &str| escape(&mask.mask(t));
-    let ex = &f.example;
-    let mut s = format!("<h4>Request</h4>\n<pre>{}</pre>\n", m(&ex.request));
-    s.push_str("<h4>Model output (scripted by confab, call by call)</h4>\n");
-    if ex.model_output.is_empty() {
-        s.push_str("<p class=\"note\">The target made no model call.</p>\n");
-    } else {
-        for (i, out) in ex.model_output.iter().enumerate() {
-            let text = serde_json::to_string_pretty(out).unwrap_or_else(|_| out.to_string());
-            let _ = writeln!(s, "<pre data-call=\"{}\">{}</pre>", i + 1, m(&text));
-        }
-    }
-    s.push_str("<h4>Downstream calls the target made</h4>\n");
-    if ex.downstream.is_empty() {
-        s.push_str("<p class=\"note\">None.</p>\n");
-    } else {
-        s.push_str("<pre>");
-        for d in &ex.downstream {
-            let _ = writeln!(s, "{}", m(d));
-        }
-        s.push_str("</pre>\n");
-    }
-    let status = ex
-        .response_status
-        .map_or_else(|| "no response".to_owned(), |c| c.to_string());
-    let _ = write!(
-        s,
-        "<h4>Response</h4>\n<pre class=\"response\">{}\n\n{}</pre>\n",
-        escape(&status),
-        m(&ex.response_excerpt)
-    );
-    s
-}
-
-fn reproduce(f: &Finding, mask: &Masking) -> String {
-    let mut s = format!(
-        "<h4>Reproduce</h4>\n<p class=\"note\">The client side, with curl (its bearer token is \
-         a short-lived test credential confab minted for this run):</p>\n<pre class=\"curl\">{}</pre>\n",
-        escape(&mask.mask(&f.reproduce.curl))
-    );
-    if let Some(r) = &f.reproduce.replay {
-        let _ = write!(
-            s,
-            "<p class=\"note\">The whole exchange, fake model and downstream API included \
-             (exit 1 while it still fails):</p>\n<pre class=\"replay\">confab replay {}</pre>\n",
-            escape(&mask.mask(r))
-        );
-    }
-    s
-}
-
-/// CWE and OWASP ids as links to their public pages.
-fn references<S: AsRef<str>>(cwe: &[S], owasp: &[S]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for c in cwe {
-        let c = c.as_ref();
-        match c
-            .strip_prefix("CWE-")
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        {
-            Some(n) => parts.push(format!(
-                "<a href=\"https://cwe.mitre.org/data/definitions/{n}.html\">{}</a>",
-                escape(c)
-            )),
-            None => parts.push(escape(c)),
-        }
-    }
-    for o in owasp {
-        let o = o.as_ref();
-        match owasp_uri(o) {
-            Some(u) => parts.push(format!("<a href=\"{u}\">{}</a>", escape(o))),
-            None => parts.push(escape(o)),
-        }
-    }
-    if parts.is_empty() {
-        "none (a conformance check against the RFCs)".to_owned()
-    } else {
-        parts.join(", ")
-    }
-}
-
-/// The public page of an OWASP LLM Top 10 (2025) or API Security Top 10 (2023) category.
-pub fn owasp_uri(category: &str) -> Option<&'static str> {
-    let id = category.split_whitespace().next()?;
-    Some(match id {
-        "LLM02:2025" => {
-            "https://genai.owasp.org/llmrisk/llm022025-sensitive-information-disclosure/"
-        }
-        "LLM05:2025" => "https://genai.owasp.org/llmrisk/llm052025-improper-output-handling/",
-        "LLM06:2025" => "https://genai.owasp.org/llmrisk/llm062025-excessive-agency/",
-        "LLM07:2025" => "https://genai.owasp.org/llmrisk/llm072025-system-prompt-leakage/",
-        "LLM10:2025" => "https://genai.owasp.org/llmrisk/llm102025-unbounded-consumption/",
-        "API1:2023" => {
-            "https://owasp.org/API-Security/editions/2023/en/0xa1-broken-object-level-authorization/"
-        }
-        "API2:2023" => {
-            "https://owasp.org/API-Security/editions/2023/en/0xa2-broken-authentication/"
-        }
-        "API5:2023" => {
-            "https://owasp.org/API-Security/editions/2023/en/0xa5-broken-function-level-authorization/"
-        }
-        _ => return None,
-    })
 }
 
 // --- remediation ---------------------------------------------------------------------------

@@ -219,7 +219,10 @@ pub fn render(report: &Report, ctx: &SpecContext, gate: &Gate) -> String {
             ("seed", report.stats.seed.to_string()),
             ("cases", report.stats.cases.to_string()),
             ("fail_on", gate.fail_on.to_string()),
-        ] {
+        ]
+        .into_iter()
+        .chain(report.stats.warnings.iter().map(|w| ("warning", w.clone())))
+        {
             let _ = writeln!(
                 suites,
                 "      <property name=\"{}\" value=\"{}\"/>",

@@ -41,21 +41,41 @@ impl Report {
     pub fn render_text_gated(&self, verbose: bool, gate: &Gate) -> String {
         let mut s = String::new();
         let st = &self.stats;
+        // Baselines (valid requests run first) count as cases: say so, or "--cases 400" reads
+        // as a miscount when 404 ran.
+        let cases = if st.baselines > 0 {
+            format!(
+                "{} cases ({} baselines, {} generated)",
+                st.cases,
+                st.baselines,
+                st.cases.saturating_sub(st.baselines)
+            )
+        } else {
+            format!("{} cases", st.cases)
+        };
         let _ = writeln!(
             s,
-            "{}: {} cases, {} requests, {} model calls, {} downstream requests in {:.1} s (seed {})",
+            "{}: {cases}, {} requests, {} model calls, {} downstream requests in {:.1} s (seed {})",
             self.target,
-            st.cases,
             st.requests,
             st.model_calls,
             st.downstream_requests,
             st.duration_ms as f64 / 1000.0,
             st.seed
         );
+        for w in &st.warnings {
+            let _ = writeln!(s, "WARNING: {w}");
+        }
         if st.one_at_a_time {
             let _ = writeln!(
                 s,
                 "(cases ran one at a time: the target's downstream or model calls carry neither the caller's token nor the prompt)"
+            );
+        }
+        for shape in &st.unknown_model_shapes {
+            let _ = writeln!(
+                s,
+                "warning: the target called the model in a shape confab does not speak: {shape} (answered with an error)"
             );
         }
         let stale = gate.stale(self);
@@ -83,12 +103,16 @@ impl Report {
                 } else {
                     String::new()
                 };
+                // AGREE has no CWE of its own: no empty parentheses.
+                let cwe = match inv.cwe() {
+                    [] => String::new(),
+                    ids => format!(" ({})", ids.join(", ")),
+                };
                 let _ = writeln!(
                     s,
-                    "\n{} {} ({}): {}{note}",
+                    "\n{} {}{cwe}: {}{note}",
                     sev.as_str().to_uppercase(),
                     inv.id(),
-                    inv.cwe().join(", "),
                     inv.summary()
                 );
                 for f in group {
@@ -210,10 +234,12 @@ impl Default for Gate {
 
 impl Gate {
     /// True for the gate without `--fail-on` above low and without a baseline.
+    /// No `--fail-on` above low and no baseline: every finding gates.
     pub fn is_default(&self) -> bool {
         self.fail_on == Severity::Low && self.baseline.is_none()
     }
 
+    /// Whether `f` fails the run, is below `--fail-on`, or is baselined.
     pub fn status(&self, f: &Finding) -> Status {
         if self
             .baseline
@@ -284,8 +310,11 @@ pub struct SpecContext {
 /// One `[[endpoint]]` of the spec.
 #[derive(Clone, Debug, Default)]
 pub struct EndpointInfo {
+    /// Its `name`.
     pub name: String,
+    /// Its HTTP method.
     pub method: String,
+    /// Its path template.
     pub path: String,
     /// The endpoint reaches the model (`llm = true`).
     pub llm: bool,
@@ -294,6 +323,7 @@ pub struct EndpointInfo {
 }
 
 impl SpecContext {
+    /// The endpoint of that name.
     pub fn endpoint(&self, name: &str) -> Option<&EndpointInfo> {
         self.endpoints.iter().find(|e| e.name == name)
     }

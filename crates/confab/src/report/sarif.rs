@@ -271,6 +271,10 @@ pub fn render(report: &Report, ctx: &SpecContext, gate: &Gate) -> Value {
         "tool": { "driver": driver },
         "invocations": [{
             "executionSuccessful": true,
+            "toolExecutionNotifications": st.warnings.iter().map(|w| json!({
+                "level": "warning",
+                "message": {"text": w},
+            })).collect::<Vec<_>>(),
             "properties": {
                 "target": report.target,
                 "seed": st.seed,

@@ -9,10 +9,15 @@ use std::collections::HashMap;
 /// One grouped finding: the same invariant, endpoint and kind across all the cases that hit it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Finding {
+    /// The invariant broken.
     pub invariant: Invariant,
+    /// How much an attacker gains (docs/ARCHITECTURE.md §4).
     pub severity: Severity,
+    /// The invariant's CWE ids (`CWE-287`, …).
     pub cwe: Vec<String>,
+    /// Its OWASP categories (`API2:2023`, `LLM02:2025`, …).
     pub owasp: Vec<String>,
+    /// The endpoint's name in the spec.
     pub endpoint: String,
     /// Stable within the invariant, e.g. `accepted_alg_none`.
     pub kind: String,
@@ -31,44 +36,74 @@ pub struct Finding {
 /// The shrunk case behind a finding, as observed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Example {
+    /// The case, in words: principal, token family, resource, prompt and model-output families.
     pub case: String,
+    /// `METHOD path` of the client's request.
     pub request: String,
     /// What the fake model answered, call by call.
     pub model_output: Vec<serde_json::Value>,
     /// Requests the target made downstream (`METHOD uri`).
     pub downstream: Vec<String>,
+    /// The target's status code; `None` when it sent no response.
     pub response_status: Option<u16>,
+    /// The start of the response body, secrets masked.
     pub response_excerpt: String,
 }
 
+/// How to reproduce a finding.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Reproduce {
+    /// A `curl` line for the client side (its tokens are short-lived test credentials).
     pub curl: String,
+    /// The replay file for the whole exchange (`confab replay FILE`), when one was written.
     pub replay: Option<String>,
 }
 
 /// Run statistics.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Stats {
+    /// Every case run, the baselines included.
     pub cases: u64,
+    /// The valid requests run before the generated cases (one per principal and endpoint its
+    /// scope covers).
+    #[serde(default)]
+    pub baselines: u64,
+    /// Requests sent to the target (shrinking's re-runs included).
     pub requests: u64,
+    /// Calls the target made to the fake model.
     pub model_calls: u64,
+    /// Requests the target made to the sink (downstream API and attacker host).
     pub downstream_requests: u64,
+    /// Wall-clock time of the campaign.
     pub duration_ms: u64,
+    /// The seed the cases were generated from.
     pub seed: u64,
     /// Cases ran one at a time: the target's calls carry neither the caller's token nor the
     /// prompt's nonce, so concurrent cases could not be told apart.
     #[serde(default)]
     pub one_at_a_time: bool,
+    /// What keeps the run from testing what it should (an `llm = true` endpoint that never
+    /// called the model, say): every report format shows these first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// `METHOD /path` of the target's calls to the model in a shape confab does not speak
+    /// (answered with an error): the model was not exercised there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_model_shapes: Vec<String>,
 }
 
 /// The whole result of a campaign.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
+    /// The confab version that ran it.
     pub confab_version: String,
+    /// What was tested: the target's base URL, or a label for a called target.
     pub target: String,
+    /// Where the spec came from (its path, or where a spec built in Rust was built).
     pub spec: String,
+    /// The findings, most severe first once sorted.
     pub findings: Vec<Finding>,
+    /// Counts over the run.
     pub stats: Stats,
 }
 

@@ -19,10 +19,10 @@
 //!   capitals in a row; random base64 has them at every third pair.
 
 use super::runs::{ByteClass, class_of, each_run};
-use super::{FindingKind, Hit, HitDetail};
+use super::{Hit, HitDetail, RedactionKind};
 
 /// Shortest run that may be flagged.
-pub const MIN_RUN: usize = 24;
+pub(super) const MIN_RUN: usize = 24;
 
 /// `[A-Za-z0-9+/_-]`.
 static RUN_BYTE: ByteClass = class_of(&[
@@ -42,7 +42,7 @@ fn run_byte(b: u8) -> bool {
 
 /// Appends a hit for every high-entropy run in `hay` (runs found as `runs::each_run` does:
 /// in prose most bytes are never looked at).
-pub fn scan(hay: &[u8], out: &mut Vec<Hit>) {
+pub(super) fn scan(hay: &[u8], out: &mut Vec<Hit>) {
     each_run(hay, 0..hay.len(), &RUN_BYTE, MIN_RUN, |run| {
         if looks_random(&hay[run.clone()]) {
             let mut end = run.end;
@@ -54,7 +54,7 @@ pub fn scan(hay: &[u8], out: &mut Vec<Hit>) {
                 end,
                 ctx: run.start,
                 rule: "high_entropy",
-                kind: FindingKind::HighEntropy,
+                kind: RedactionKind::HighEntropy,
                 detail: HitDetail::None,
             });
         }
@@ -85,7 +85,7 @@ fn scan_simple(hay: &[u8], out: &mut Vec<Hit>) {
                 end: i,
                 ctx: s,
                 rule: "high_entropy",
-                kind: FindingKind::HighEntropy,
+                kind: RedactionKind::HighEntropy,
                 detail: HitDetail::None,
             });
         }
@@ -93,7 +93,7 @@ fn scan_simple(hay: &[u8], out: &mut Vec<Hit>) {
 }
 
 /// Shannon entropy in bits per byte over the string's own byte frequencies.
-pub fn shannon(s: &[u8]) -> f64 {
+pub(super) fn shannon(s: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
     for &b in s {
         counts[usize::from(b)] += 1;
@@ -110,7 +110,7 @@ pub fn shannon(s: &[u8]) -> f64 {
 }
 
 /// The rule of the module docs, on one run.
-pub fn looks_random(s: &[u8]) -> bool {
+pub(super) fn looks_random(s: &[u8]) -> bool {
     let (mut up, mut low, mut digit) = (false, false, false);
     for b in s {
         up |= b.is_ascii_uppercase();

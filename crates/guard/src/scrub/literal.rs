@@ -11,18 +11,22 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Encoding {
+    /// The bytes as registered.
     Raw,
     /// Standard base64, padded or not, at any of the three byte alignments inside a blob.
     Base64,
     /// URL-safe base64 (RFC 4648 §5), any alignment.
     Base64Url,
+    /// Lowercase hex.
     HexLower,
+    /// Uppercase hex.
     HexUpper,
     /// Percent-encoding of every byte outside RFC 3986 "unreserved", `%XX` upper or lower.
     Percent,
 }
 
 impl Encoding {
+    /// The name used in descriptions, e.g. `base64url`.
     pub fn as_str(self) -> &'static str {
         match self {
             Encoding::Raw => "raw",
@@ -34,6 +38,7 @@ impl Encoding {
         }
     }
 
+    /// True for the two base64 alphabets.
     pub fn is_base64(self) -> bool {
         matches!(self, Encoding::Base64 | Encoding::Base64Url)
     }
@@ -137,7 +142,7 @@ fn is_b64(b: u8, url: bool) -> bool {
 
 /// Widens a base64 core match over the partial characters around it (at most two, which mix
 /// secret bits with neighbouring bytes) and any `=` padding, so no secret bit is left behind.
-pub fn widen_base64(hay: &[u8], start: usize, end: usize, url: bool) -> (usize, usize) {
+pub(super) fn widen_base64(hay: &[u8], start: usize, end: usize, url: bool) -> (usize, usize) {
     let mut s = start;
     while s > 0 && start - s < 2 && is_b64(hay[s - 1], url) {
         s -= 1;
@@ -184,7 +189,7 @@ impl Part {
 
 /// The literal patterns as one or a few leftmost-longest searchers (see [`PACKED_LIMIT`]).
 /// Searching them together finds what one automaton over all the patterns finds.
-pub struct Literals {
+pub(super) struct Literals {
     /// (searcher, index of its first pattern).
     parts: Vec<(Part, usize)>,
     /// For one large automaton: the bytes any pattern holds and the shortest pattern. A match
@@ -194,7 +199,7 @@ pub struct Literals {
 }
 
 impl Literals {
-    pub fn new(patterns: &[&[u8]], quick_build: bool) -> Result<Literals, String> {
+    pub(super) fn new(patterns: &[&[u8]], quick_build: bool) -> Result<Literals, String> {
         let per = if patterns.len() <= PACKED_LIMIT * MAX_PARTS {
             PACKED_LIMIT
         } else {
@@ -249,7 +254,7 @@ impl Literals {
     /// Calls `f(start, end, pattern)` for each leftmost-longest match in `span` of `hay`, in
     /// order, as one automaton over all the patterns would report them: the leftmost start,
     /// then the longest, then the lowest pattern index.
-    pub fn for_each(
+    pub(super) fn for_each(
         &self,
         hay: &[u8],
         span: std::ops::Range<usize>,

@@ -11,7 +11,7 @@
 //! matched (too short to tell apart from ordinary text). A redaction marker breaks word runs.
 //! Hashes are 64-bit FNV-1a; a collision could only over-redact.
 
-use super::{FindingKind, Hit, HitDetail, MARKER_PREFIX};
+use super::{Hit, HitDetail, MARKER_PREFIX, RedactionKind};
 use std::collections::HashMap;
 
 fn word_byte(b: u8) -> bool {
@@ -64,7 +64,7 @@ fn words(hay: &[u8], mut f: impl FnMut(usize, usize, Option<u64>)) {
 
 /// The registered prompts' shingles.
 #[derive(Default)]
-pub struct PromptIndex {
+pub(super) struct PromptIndex {
     n: usize,
     /// Shingle hash → index of the prompt it came from.
     shingles: HashMap<u64, u32>,
@@ -76,7 +76,7 @@ pub struct PromptIndex {
 const FILTER_BITS: u64 = 1 << 16;
 
 impl PromptIndex {
-    pub fn new(n: usize) -> Self {
+    pub(super) fn new(n: usize) -> Self {
         PromptIndex {
             n: n.max(1),
             shingles: HashMap::new(),
@@ -84,12 +84,12 @@ impl PromptIndex {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.shingles.is_empty()
     }
 
     /// Adds a prompt; returns how many words it has.
-    pub fn add(&mut self, prompt: &[u8], index: u32) -> usize {
+    pub(super) fn add(&mut self, prompt: &[u8], index: u32) -> usize {
         let mut hashes = Vec::new();
         words(prompt, |_, _, h| {
             if let Some(h) = h {
@@ -114,7 +114,7 @@ impl PromptIndex {
     }
 
     /// Appends one hit per maximal redacted span.
-    pub fn scan(&self, hay: &[u8], out: &mut Vec<Hit>) {
+    pub(super) fn scan(&self, hay: &[u8], out: &mut Vec<Hit>) {
         if self.is_empty() {
             return;
         }
@@ -131,7 +131,7 @@ impl PromptIndex {
                     end: e,
                     ctx: s,
                     rule: "system_prompt",
-                    kind: FindingKind::SystemPrompt,
+                    kind: RedactionKind::SystemPrompt,
                     detail: HitDetail::Prompt(p),
                 });
             }

@@ -7,7 +7,7 @@
 //! Every repetition that may be long is unbounded in the regex (`+`, `{n,}`) and checked in
 //! code, because a bounded repetition like `{0,4096}` is unrolled into thousands of NFA states.
 
-use super::{FindingKind, Hit, HitDetail};
+use super::{Hit, HitDetail, RedactionKind};
 use regex_automata::{Anchored, Input, meta, util::syntax};
 use std::sync::LazyLock;
 
@@ -33,13 +33,13 @@ enum Check {
 
 struct Rule {
     id: &'static str,
-    kind: FindingKind,
+    kind: RedactionKind,
     re: &'static str,
     check: Check,
 }
 
-const CRED: FindingKind = FindingKind::Credential;
-const PII: FindingKind = FindingKind::Pii;
+const CRED: RedactionKind = RedactionKind::Credential;
+const PII: RedactionKind = RedactionKind::Pii;
 
 /// Order matters: the combined regex is leftmost-first, so at one start position the rule
 /// listed first wins (Anthropic before OpenAI; SSN and US phone before the card rule).
@@ -167,7 +167,7 @@ const RULES: &[Rule] = &[
 ];
 
 /// The ids of the pattern rules (deduplicated), for marker checks and documentation.
-pub fn rule_ids() -> Vec<&'static str> {
+pub(super) fn rule_ids() -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = RULES.iter().map(|r| r.id).collect();
     ids.dedup();
     ids.sort_unstable();
@@ -193,7 +193,7 @@ const NUM_START: usize = 14;
 const EMAIL: usize = 19;
 
 /// The compiled rule groups (see [`NUM_START`]).
-pub struct Patterns {
+pub(super) struct Patterns {
     keyword: meta::Regex,
     number: meta::Regex,
     email: meta::Regex,
@@ -274,7 +274,7 @@ impl Patterns {
     }
 
     /// The shared, compiled rule set (built once per process).
-    pub fn get() -> Result<&'static Patterns, String> {
+    pub(super) fn get() -> Result<&'static Patterns, String> {
         PATTERNS.as_ref().map_err(Clone::clone)
     }
 
@@ -308,7 +308,7 @@ impl Patterns {
     }
 
     /// Appends every accepted candidate in `hay` to `out`.
-    pub fn scan(&self, hay: &[u8], out: &mut Vec<Hit>) {
+    pub(super) fn scan(&self, hay: &[u8], out: &mut Vec<Hit>) {
         self.scan_window(hay, 0, hay.len(), out);
     }
 
@@ -318,7 +318,7 @@ impl Patterns {
     /// past it; neighbouring bytes are read from all of `hay`). So each line is scanned on its
     /// own, and scanning only some lines finds exactly what one scan of the whole text finds on
     /// them. Returns where the scan stopped.
-    pub fn scan_window(
+    pub(super) fn scan_window(
         &self,
         hay: &[u8],
         mut pos: usize,

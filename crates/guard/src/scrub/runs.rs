@@ -10,10 +10,10 @@
 use std::ops::Range;
 
 /// A set of bytes, as a lookup table.
-pub type ByteClass = [bool; 256];
+pub(super) type ByteClass = [bool; 256];
 
 /// The class of the bytes in the given inclusive ranges, built at compile time in a `static`.
-pub const fn class_of(ranges: &[(u8, u8)]) -> ByteClass {
+pub(super) const fn class_of(ranges: &[(u8, u8)]) -> ByteClass {
     let mut t = [false; 256];
     let mut r = 0;
     while r < ranges.len() {
@@ -87,7 +87,7 @@ fn run_start(hay: &[u8], floor: usize, mut to: usize, class: &ByteClass) -> usiz
 /// Calls `f(run)` for each maximal run of `class` bytes in `span` at least `min` long, in
 /// order. A run is cut at the span's ends.
 #[inline]
-pub fn each_run(
+pub(super) fn each_run(
     hay: &[u8],
     span: Range<usize>,
     class: &ByteClass,

@@ -20,7 +20,7 @@
 //!
 //! Memory stays under `chunk + 2 · overlap` bytes plus the scan's working set.
 
-use super::{Finding, Region, Scrubber, marker};
+use super::{Redaction, Region, Scrubber, marker};
 use serde::Serialize;
 use std::io::{self, Read, Write};
 
@@ -57,29 +57,38 @@ impl Default for StreamOptions {
 /// Totals of one stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// Bytes read from the input.
     pub bytes_in: u64,
+    /// Bytes written to the output.
     pub bytes_out: u64,
-    pub findings: u64,
+    /// Redactions made.
+    pub redactions: u64,
 }
 
-/// Scrubs `reader` into `writer` with the default buffer sizes, passing each finding (with
-/// offsets into the whole stream, in order) to `findings`. Errors from the reader, the writer
-/// or `findings` stop the stream and are returned.
-pub fn scrub_stream<R: Read, W: Write, F: FnMut(Finding) -> io::Result<()>>(
+/// Scrubs `reader` into `writer` with the default buffer sizes, passing each redaction (with
+/// offsets into the whole stream, in order) to `on_redaction`. Errors from the reader, the writer
+/// or `on_redaction` stop the stream and are returned.
+pub fn scrub_stream<R: Read, W: Write, F: FnMut(Redaction) -> io::Result<()>>(
     scrubber: &Scrubber,
     reader: R,
     writer: W,
-    findings: F,
+    on_redaction: F,
 ) -> io::Result<Summary> {
-    scrub_stream_with(scrubber, reader, writer, findings, StreamOptions::default())
+    scrub_stream_with(
+        scrubber,
+        reader,
+        writer,
+        on_redaction,
+        StreamOptions::default(),
+    )
 }
 
 /// [`scrub_stream`] with explicit buffer sizes.
-pub fn scrub_stream_with<R: Read, W: Write, F: FnMut(Finding) -> io::Result<()>>(
+pub fn scrub_stream_with<R: Read, W: Write, F: FnMut(Redaction) -> io::Result<()>>(
     scrubber: &Scrubber,
     mut reader: R,
     mut writer: W,
-    mut findings: F,
+    mut on_redaction: F,
     options: StreamOptions,
 ) -> io::Result<Summary> {
     let chunk = options.chunk.max(1);
@@ -129,8 +138,8 @@ pub fn scrub_stream_with<R: Read, W: Write, F: FnMut(Finding) -> io::Result<()>>
                 end: r.end.min(cut),
                 ..*r
             };
-            findings(scrubber.finding(&piece, base))?;
-            summary.findings += 1;
+            on_redaction(scrubber.redaction(&piece, base))?;
+            summary.redactions += 1;
             at = piece.end;
         }
         out.extend_from_slice(&buf[at..cut]);

@@ -1,9 +1,199 @@
-//! The OpenAI chat-completions wire format, as confab's fake model speaks it (docs/ARCHITECTURE.md §9): parsing
-//! what a client sends, and writing JSON answers, SSE streams and errors. Pure functions, so
-//! the fuzz targets and tests drive them without sockets.
+//! The model APIs confab's fake model speaks (docs/ARCHITECTURE.md §9): parsing what a client
+//! sends, and writing JSON answers, streams and errors. Pure functions, so the fuzz targets and
+//! tests drive them without sockets.
+//!
+//! This file is OpenAI's chat completions (`POST /v1/chat/completions`) and what the dialects
+//! share: [`ChatRequest`] (what any generation call carries, whatever its shape) and
+//! [`ModelTurn`] (what the model answers). The other dialects each have a module:
+//! [`responses`] (OpenAI Responses), [`anthropic`] (Anthropic Messages), [`ollama`] (Ollama's
+//! chat and generate) and [`embeddings`] (OpenAI's and Ollama's embeddings). [`Dialect`] says
+//! which one a request speaks, from its method and path.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+pub mod anthropic;
+pub mod embeddings;
+pub mod ollama;
+pub mod responses;
+
+/// A model API shape the fake model speaks, told by the request's method and path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI `POST /v1/chat/completions` (SSE when streamed).
+    Chat,
+    /// OpenAI `POST /v1/responses` (typed SSE events when streamed).
+    Responses,
+    /// Anthropic `POST /v1/messages` (typed SSE events when streamed).
+    Anthropic,
+    /// Ollama `POST /api/chat` (NDJSON, streamed unless `"stream": false`).
+    OllamaChat,
+    /// Ollama `POST /api/generate` (NDJSON, streamed unless `"stream": false`).
+    OllamaGenerate,
+    /// OpenAI `POST /v1/embeddings`.
+    Embeddings,
+    /// Ollama `POST /api/embed`.
+    OllamaEmbed,
+}
+
+impl Dialect {
+    /// The dialect of a `POST` to `path` (no query), if confab speaks it.
+    pub fn for_post(path: &str) -> Option<Dialect> {
+        Some(match path {
+            "/v1/chat/completions" => Dialect::Chat,
+            "/v1/responses" => Dialect::Responses,
+            "/v1/messages" => Dialect::Anthropic,
+            "/api/chat" => Dialect::OllamaChat,
+            "/api/generate" => Dialect::OllamaGenerate,
+            "/v1/embeddings" => Dialect::Embeddings,
+            "/api/embed" => Dialect::OllamaEmbed,
+            _ => return None,
+        })
+    }
+
+    /// The shape of the errors this dialect's clients parse.
+    pub fn error_shape(self) -> ErrorShape {
+        match self {
+            Dialect::Chat | Dialect::Responses | Dialect::Embeddings => ErrorShape::OpenAi,
+            Dialect::Anthropic => ErrorShape::Anthropic,
+            Dialect::OllamaChat | Dialect::OllamaGenerate | Dialect::OllamaEmbed => {
+                ErrorShape::Ollama
+            }
+        }
+    }
+
+    /// True for the embeddings dialects (no turn, no tools: vectors).
+    pub fn is_embeddings(self) -> bool {
+        matches!(self, Dialect::Embeddings | Dialect::OllamaEmbed)
+    }
+
+    /// Parses a request body of this dialect into what any generation call carries (for the
+    /// embeddings dialects: the inputs as the user prompt).
+    pub fn parse(self, body: &[u8]) -> Result<ChatRequest, WireError> {
+        match self {
+            Dialect::Chat => parse_request(body),
+            Dialect::Responses => responses::parse_request(body),
+            Dialect::Anthropic => anthropic::parse_request(body),
+            Dialect::OllamaChat => ollama::parse_chat(body),
+            Dialect::OllamaGenerate => ollama::parse_generate(body),
+            Dialect::Embeddings | Dialect::OllamaEmbed => {
+                embeddings::parse_request(body).map(|e| e.as_chat())
+            }
+        }
+    }
+
+    /// The answer to a generation call: content type and body, streamed when `req.stream`.
+    /// `index` is the call's position in its case (it makes the ids). Embeddings dialects are
+    /// answered by [`embeddings::answer`] instead.
+    pub fn answer(self, index: u32, req: &ChatRequest, turn: &ModelTurn) -> (&'static str, String) {
+        const SSE: &str = "text/event-stream";
+        const JSON: &str = "application/json";
+        const NDJSON: &str = "application/x-ndjson";
+        let model = req.model.as_str();
+        match (self, req.stream) {
+            (Dialect::Chat, true) => (
+                SSE,
+                sse_body(
+                    &format!("chatcmpl-confab{index}"),
+                    model,
+                    turn,
+                    req.include_usage,
+                ),
+            ),
+            (Dialect::Chat, false) => (
+                JSON,
+                completion_json(&format!("chatcmpl-confab{index}"), model, turn).to_string(),
+            ),
+            (Dialect::Responses, true) => (SSE, responses::sse_body(index, req, turn)),
+            (Dialect::Responses, false) => {
+                (JSON, responses::response_json(index, req, turn).to_string())
+            }
+            (Dialect::Anthropic, true) => (SSE, anthropic::sse_body(index, req, turn)),
+            (Dialect::Anthropic, false) => {
+                (JSON, anthropic::message_json(index, req, turn).to_string())
+            }
+            (Dialect::OllamaChat, true) => (NDJSON, ollama::chat_ndjson(req, turn)),
+            (Dialect::OllamaChat, false) => (JSON, ollama::chat_json(req, turn).to_string()),
+            (Dialect::OllamaGenerate, true) => (NDJSON, ollama::generate_ndjson(req, turn)),
+            (Dialect::OllamaGenerate, false) => {
+                (JSON, ollama::generate_json(req, turn).to_string())
+            }
+            (Dialect::Embeddings | Dialect::OllamaEmbed, _) => (
+                JSON,
+                error_body(ErrorShape::OpenAi, 400, "not a generation endpoint").to_string(),
+            ),
+        }
+    }
+}
+
+/// Whose error body a client expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"error": {"message", "type", "param", "code"}}`.
+    OpenAi,
+    /// `{"type": "error", "error": {"type", "message"}}`.
+    Anthropic,
+    /// `{"error": "message"}`.
+    Ollama,
+}
+
+impl ErrorShape {
+    /// The shape for a request confab may not speak: Ollama's under `/api/`, Anthropic's when
+    /// the client sent Anthropic's headers (`anthropic-version`, `x-api-key`), else OpenAI's.
+    pub fn guess(path: &str, anthropic_headers: bool) -> ErrorShape {
+        if path == "/api" || path.starts_with("/api/") {
+            ErrorShape::Ollama
+        } else if anthropic_headers {
+            ErrorShape::Anthropic
+        } else {
+            ErrorShape::OpenAi
+        }
+    }
+}
+
+/// An error body in `shape`.
+pub fn error_body(shape: ErrorShape, status: u16, message: &str) -> Value {
+    match shape {
+        ErrorShape::OpenAi => error_json(status, message),
+        ErrorShape::Anthropic => anthropic::error_json(status, message),
+        ErrorShape::Ollama => json!({"error": message}),
+    }
+}
+
+/// What a recorded call carried, parsed by the dialect its path names (`uri` may carry a
+/// scheme, authority and query); OpenAI chat completions when the path names none.
+pub fn parse_call(uri: &str, body: &[u8]) -> Result<ChatRequest, WireError> {
+    let path = uri
+        .split_once("://")
+        .map_or(uri, |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    Dialect::for_post(path).unwrap_or(Dialect::Chat).parse(body)
+}
+
+/// A tool declaration in the chat-completions shape (what [`ChatRequest::tools`] holds, for
+/// every dialect).
+pub(crate) fn function_tool(
+    name: &str,
+    description: Option<&Value>,
+    parameters: Option<&Value>,
+) -> Value {
+    let mut function = json!({"name": name});
+    if let Some(d) = description {
+        function["description"] = d.clone();
+    }
+    if let Some(p) = parameters {
+        function["parameters"] = p.clone();
+    }
+    json!({"type": "function", "function": function})
+}
+
+/// Bytes of a content value: a string's length, else its JSON text's.
+pub(crate) fn content_bytes(content: Option<&Value>) -> usize {
+    content.map_or(0, |c| match c {
+        Value::String(s) => s.len(),
+        other => other.to_string().len(),
+    })
+}
 
 /// One tool call in an assistant message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,6 +288,10 @@ pub enum WireError {
     NoMessages,
     #[error("message {0} has no string `role`")]
     BadRole(usize),
+    #[error("`input` is missing or neither a string nor an array")]
+    NoInput,
+    #[error("input item {0} is not an object")]
+    BadItem(usize),
 }
 
 /// Parses a request body. Content may be a string or an array of parts (`{"type":"text",
@@ -138,10 +332,7 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, WireError> {
             .and_then(Value::as_str)
             .ok_or(WireError::BadRole(i))?;
         let text = content_text(m.get("content"));
-        req.prompt_bytes += m.get("content").map_or(0, |c| match c {
-            Value::String(s) => s.len(),
-            other => other.to_string().len(),
-        });
+        req.prompt_bytes += content_bytes(m.get("content"));
         match role {
             "system" | "developer" => push_line(&mut req.system_prompt, &text),
             "user" => push_line(&mut req.user_prompt, &text),
@@ -152,14 +343,14 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, WireError> {
     Ok(req)
 }
 
-fn push_line(into: &mut String, text: &str) {
+pub(crate) fn push_line(into: &mut String, text: &str) {
     if !into.is_empty() {
         into.push('\n');
     }
     into.push_str(text);
 }
 
-fn content_text(content: Option<&Value>) -> String {
+pub(crate) fn content_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts
@@ -172,7 +363,7 @@ fn content_text(content: Option<&Value>) -> String {
 }
 
 /// Rough token counts for `usage` (4 bytes a token, as tokenizers average on English).
-fn usage(prompt_bytes: usize, completion_bytes: usize) -> Value {
+pub(crate) fn usage(prompt_bytes: usize, completion_bytes: usize) -> Value {
     let p = prompt_bytes.div_ceil(4);
     let c = completion_bytes.div_ceil(4);
     json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
@@ -195,7 +386,7 @@ pub fn completion_json(id: &str, model: &str, turn: &ModelTurn) -> Value {
 /// How many characters a streamed piece carries (real models stream a few at a time).
 const PIECE: usize = 8;
 
-fn pieces(s: &str) -> Vec<&str> {
+pub(crate) fn pieces(s: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut count = 0;
@@ -461,6 +652,25 @@ mod tests {
             assert_eq!(decoded, turn.to_openai_message());
             let whole = completion_json("id", "m", &turn);
             assert_eq!(whole["choices"][0]["message"], decoded);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// The dialects' fuzz targets on random bytes and on random JSON-ish text: no panic,
+        /// and every streamed answer reassembles into the JSON one.
+        #[test]
+        fn dialect_fuzz_targets_hold(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            text in r#"\{("(model|input|messages|system|prompt|tools|stream|dimensions|options|role|content|type)":(\[|\{|"[a-z ]{0,6}"|[0-9]{1,4}|true|null)[,}\]]?){0,8}"#,
+        ) {
+            for data in [&bytes[..], text.as_bytes()] {
+                crate::internal::fuzzing::wire_responses(data);
+                crate::internal::fuzzing::wire_anthropic(data);
+                crate::internal::fuzzing::wire_ollama(data);
+                crate::internal::fuzzing::wire_embeddings(data);
+                let _ = parse_call("/v1/messages", data);
+            }
         }
     }
 

@@ -1,0 +1,1 @@
+//! `confab check-spec`: every problem of a spec, each with its file and line.

@@ -1,0 +1,1 @@
+//! `confab init --openapi`: a spec drafted from an OpenAPI document.
