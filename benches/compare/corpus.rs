@@ -338,6 +338,9 @@ pub struct Options {
     /// Smart punctuation and accented words (~1% non-ASCII bytes).
     pub non_ascii: bool,
     pub seed: u64,
+    /// Responses (per mille) that carry a planted value: 330 by default; the secret-dense
+    /// variant (issue 14) plants one in every response, about one per 2–5 KB.
+    pub plant_per_mille: u64,
 }
 
 impl Options {
@@ -346,6 +349,7 @@ impl Options {
             bytes,
             non_ascii: false,
             seed: SEED,
+            plant_per_mille: 330,
         }
     }
 
@@ -354,6 +358,15 @@ impl Options {
             bytes,
             non_ascii: true,
             seed: SEED,
+            plant_per_mille: 330,
+        }
+    }
+
+    /// LLM-style text dense with secrets: a planted value in every response, ~1% non-ASCII.
+    pub fn secret_dense(bytes: usize) -> Options {
+        Options {
+            plant_per_mille: 1000,
+            ..Options::non_ascii(bytes)
         }
     }
 }
@@ -370,6 +383,7 @@ pub fn stream(opts: Options, mut w: impl Write) -> io::Result<u64> {
     let mut g = Gen {
         rng: Rng::new(opts.seed),
         non_ascii: opts.non_ascii,
+        plant_per_mille: opts.plant_per_mille,
         secrets: registered_secrets(10),
         out: String::with_capacity(32 * 1024),
     };
@@ -399,6 +413,7 @@ pub fn non_ascii_fraction(text: &[u8]) -> f64 {
 struct Gen {
     rng: Rng,
     non_ascii: bool,
+    plant_per_mille: u64,
     secrets: Vec<String>,
     out: String,
 }
@@ -435,7 +450,7 @@ impl Gen {
                 }
             }
         }
-        if self.rng.chance(330) {
+        if self.rng.chance(self.plant_per_mille) {
             self.plant(n);
         }
         self.paragraphs(1);

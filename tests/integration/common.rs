@@ -87,6 +87,9 @@ pub enum Tool {
     WebApp,
     /// A headless Chromium (`CONFAB_CHROMIUM`, or chromium / google-chrome on PATH).
     Chromium,
+    /// The precision targets (examples/precision/): python3 with the Flask and FastAPI
+    /// targets' packages, and node with the Express target's `npm ci` done.
+    Precision,
 }
 
 impl Tool {
@@ -104,6 +107,17 @@ impl Tool {
             Tool::ModelSdks => python("import openai, anthropic, ollama"),
             Tool::WebApp => python("import fastapi, uvicorn, jwt, openai, cryptography"),
             Tool::Chromium => chromium_path().is_some(),
+            Tool::Precision => {
+                python("import flask, jwt, openai, requests, fastapi, uvicorn, httpx")
+                    && std::process::Command::new("node")
+                        .arg("--version")
+                        .output()
+                        .is_ok_and(|o| o.status.success())
+                    && repo_path(
+                        "examples/precision/express_jsonwebtoken/node_modules/jsonwebtoken",
+                    )
+                    .is_dir()
+            }
         }
     }
 
@@ -113,6 +127,11 @@ impl Tool {
             Tool::PyJwt | Tool::ModelSdks => "pip install -r tests/requirements.txt",
             Tool::Flask => "pip install -r examples/flask/requirements.txt",
             Tool::WebApp => "pip install -r examples/webapp/requirements.txt",
+            Tool::Precision => {
+                "pip install -r examples/precision/flask_pyjwt/requirements.txt \
+                 -r examples/precision/fastapi_pyjwt/requirements.txt; \
+                 (cd examples/precision/express_jsonwebtoken && npm ci)"
+            }
             Tool::Chromium => {
                 "install chromium (Debian: scripts/ensure-apt.sh chromium) or point \
                  CONFAB_CHROMIUM at a Chromium or Chrome binary"

@@ -17,6 +17,8 @@ mod harness_smoke;
 mod in_process;
 mod known_vectors;
 mod log_attribution;
+mod precision;
+mod precision_rules;
 mod provenance;
 mod readme_walkthrough;
 mod reference_campaigns;

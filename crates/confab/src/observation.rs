@@ -96,6 +96,110 @@ pub struct Observation {
     pub sink_requests: Vec<SinkRequest>,
     /// Target log lines (stdout and stderr) attributed to this case.
     pub logs: Vec<String>,
+    /// Identifiers the fake model supplied in this case (ids it invented or guessed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_ids: Vec<String>,
+    /// What the same request got under the principal's valid token and under none, when
+    /// the response alone could not tell an acceptance from a refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differential: Option<Differential>,
+}
+
+/// The statuses the same request (same endpoint, resource and body) got with the case's
+/// credential swapped for the principal's valid token, and for none: how acceptance is judged
+/// (docs/ARCHITECTURE.md §4). `None` where no response came.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Differential {
+    pub valid: Option<u16>,
+    pub none: Option<u16>,
+}
+
+/// A request path as an HTTP server reads it (RFC 3986 §5.2.4 and §6.2.2): percent-encoded
+/// unreserved characters and slashes decoded, then dot segments removed. A model-supplied id
+/// `doc-a2/../doc-b2` reaches the server as `/docs/doc-b2`.
+pub fn normalize_path(path: &str) -> String {
+    let decoded = decode_path(path);
+    remove_dot_segments(&decoded)
+}
+
+fn decode_path(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            && (v.is_ascii_alphanumeric() || b"-._~/".contains(&v))
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// RFC 3986 §5.2.4.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let joined = out.join("/");
+    if joined.starts_with('/') {
+        joined
+    } else {
+        format!("/{joined}")
+    }
+}
+
+/// Every path segment and query value of a request target, percent-decoded: where a
+/// model-supplied string can sit whatever shape the target gave the URL.
+pub fn target_values(uri: &str) -> Vec<String> {
+    let without_scheme = match uri.find("://") {
+        Some(i) => {
+            let rest = &uri[i + 3..];
+            rest.find('/').map_or("/", |j| &rest[j..])
+        }
+        None => uri,
+    };
+    let (path, query) = without_scheme
+        .split_once('?')
+        .unwrap_or((without_scheme, ""));
+    let decode = |s: &str| percent_decode(&s.replace('+', " "));
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode)
+        .chain(
+            query
+                .split('&')
+                .filter_map(|kv| kv.split_once('=').map(|(_, v)| v))
+                .filter(|v| !v.is_empty())
+                .map(decode),
+        )
+        .collect()
 }
 
 impl Observation {
@@ -105,5 +209,48 @@ impl Observation {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Decodes every `%XX`, lossily as UTF-8.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_read_as_a_server_reads_them() {
+        assert_eq!(normalize_path("/docs/doc-a2/../doc-b2"), "/docs/doc-b2");
+        assert_eq!(normalize_path("/docs/.."), "/");
+        assert_eq!(normalize_path("/docs/doc-a2%2F..%2Fdoc-b2"), "/docs/doc-b2");
+        assert_eq!(normalize_path("/docs/%64oc-b1"), "/docs/doc-b1");
+        assert_eq!(normalize_path("/docs/./doc-a1"), "/docs/doc-a1");
+        assert_eq!(normalize_path("/../../etc/passwd"), "/etc/passwd");
+        // A reserved character stays encoded: `%3F` is not a query.
+        assert_eq!(normalize_path("/docs/a%3Fb"), "/docs/a%3Fb");
+        assert_eq!(
+            target_values("/v1/docs/doc-a1?id=doc%2Db1&x="),
+            ["v1", "docs", "doc-a1", "doc-b1"]
+        );
     }
 }

@@ -194,7 +194,14 @@ impl Routes {
         let authority = parts
             .uri
             .authority()
-            .map(|a| a.as_str().to_ascii_lowercase())
+            // Userinfo is not part of the host an HTTP client connects to or names in `Host`.
+            .map(|a| {
+                a.as_str()
+                    .rsplit('@')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase()
+            })
             .ok_or_else(|| OutboundError::Transport("the URL has no host".to_owned()))?;
         as_on_the_wire(&mut parts.headers);
         if !parts.headers.contains_key(header::HOST)

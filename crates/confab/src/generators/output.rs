@@ -330,6 +330,69 @@ pub struct FabricatedOutput {
     pub invented: Invented,
 }
 
+/// Finds credentials by the scrubber's credential rules, plus its entropy rule where `entropy`.
+fn credential_detector(entropy: bool) -> Option<&'static crate::guard::scrub::Scrubber> {
+    static WITH: std::sync::OnceLock<Option<crate::guard::scrub::Scrubber>> =
+        std::sync::OnceLock::new();
+    static WITHOUT: std::sync::OnceLock<Option<crate::guard::scrub::Scrubber>> =
+        std::sync::OnceLock::new();
+    let cell = if entropy { &WITH } else { &WITHOUT };
+    cell.get_or_init(|| {
+        crate::guard::scrub::ScrubberBuilder::new()
+            .config(crate::guard::scrub::ScrubConfig {
+                credentials: true,
+                high_entropy: entropy,
+                pii: false,
+                ..crate::guard::scrub::ScrubConfig::default()
+            })
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Credentials the target showed the model (item 7): what the credential rules find in its
+/// system prompt (and the entropy rule there too) and in the tool results it passed on.
+/// Values the run planted itself (the caller's token, the keys, document markers) are not
+/// counted: they have names of their own, or are the caller's own content.
+pub fn shown_credentials(
+    system_prompt: &str,
+    tool_results: &[String],
+    planted: &[&str],
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut scan = |text: &str, entropy: bool| {
+        let Some(d) = credential_detector(entropy) else {
+            return;
+        };
+        for f in d.find(text.as_bytes()) {
+            if !matches!(
+                f.kind,
+                crate::guard::scrub::RedactionKind::Credential
+                    | crate::guard::scrub::RedactionKind::HighEntropy
+            ) {
+                continue;
+            }
+            let Some(v) = text.get(f.start as usize..f.end as usize) else {
+                continue;
+            };
+            let v = v.trim();
+            if v.len() < crate::guard::scrub::MIN_SECRET_LEN
+                || planted.iter().any(|p| p.contains(v) || v.contains(p))
+                || out.iter().any(|o| o == v)
+            {
+                continue;
+            }
+            out.push(v.to_owned());
+        }
+    };
+    scan(system_prompt, true);
+    for t in tool_results {
+        scan(t, false);
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recipe
 
@@ -360,11 +423,17 @@ pub enum OutputFamily {
     Echo,
     /// More consecutive (or parallel) tool calls than the cap allows.
     RunawayChain,
+    /// Ids that start with, end with or contain the caller's own id (`doc-a10`, `x-doc-a1`,
+    /// `doc-a1/../doc-b1`): they pass an ownership check made with `startswith` or `in`.
+    OwnIdExtensions,
+    /// A credential the target showed the model (in its system prompt or a tool result),
+    /// alone, raw or encoded, as a real model leaks a key it was given.
+    ShownSecrets,
 }
 
 impl OutputFamily {
     /// Every family, in declaration order.
-    pub const ALL: [OutputFamily; 10] = [
+    pub const ALL: [OutputFamily; 12] = [
         OutputFamily::DeclaredTools,
         OutputFamily::OtherTenantIds,
         OutputFamily::PathTraversal,
@@ -375,6 +444,8 @@ impl OutputFamily {
         OutputFamily::InventedUrls,
         OutputFamily::Echo,
         OutputFamily::RunawayChain,
+        OutputFamily::OwnIdExtensions,
+        OutputFamily::ShownSecrets,
     ];
 
     /// Stable snake_case label (the serde name).
@@ -390,6 +461,8 @@ impl OutputFamily {
             OutputFamily::InventedUrls => "invented_urls",
             OutputFamily::Echo => "echo",
             OutputFamily::RunawayChain => "runaway_chain",
+            OutputFamily::OwnIdExtensions => "own_id_extensions",
+            OutputFamily::ShownSecrets => "shown_secrets",
         }
     }
 }
@@ -494,6 +567,16 @@ pub fn outputs(ctx: OutputContext) -> impl Strategy<Value = FabricatedOutput> {
 // ---------------------------------------------------------------------------------------------
 // Payload catalogue. `{other}`, `{own}`, `{prefix}`, `{attacker}`, `{port}`, `{hex}` are
 // filled from the context and the seed.
+
+/// Ids built on the caller's own id: an ownership check by prefix, suffix or substring
+/// passes them.
+const OWN_EXTENSIONS: &[&str] = &[
+    "{own}0",
+    "{own}-x",
+    "{own}/../{other}",
+    "x-{own}",
+    "{own}_{other}",
+];
 
 const TRAVERSALS: &[&str] = &[
     "../{other}",
@@ -614,6 +697,7 @@ const ID_SENTENCES: &[(&str, &str)] = &[
 /// What the payload of a declared-tool call is (one per parameter in the declared-tools family).
 #[derive(Clone, Copy)]
 enum IdKind {
+    ExtendsOwn,
     OtherTenant,
     Traversal,
     Encoded,
@@ -650,6 +734,8 @@ impl<'a> Builder<'a> {
             OutputFamily::OtherTenantIds => self.id_payload_output(IdKind::OtherTenant, channel),
             OutputFamily::PathTraversal => self.id_payload_output(IdKind::Traversal, channel),
             OutputFamily::EncodedIds => self.id_payload_output(IdKind::Encoded, channel),
+            OutputFamily::OwnIdExtensions => self.id_payload_output(IdKind::ExtendsOwn, channel),
+            OutputFamily::ShownSecrets => self.shown_secret(channel),
             OutputFamily::Wildcards => self.id_payload_output(IdKind::Wildcard, channel),
             OutputFamily::Injection => self.id_payload_output(IdKind::Injection, channel),
             OutputFamily::InventedTools => {
@@ -766,6 +852,7 @@ impl<'a> Builder<'a> {
         let variant = usize::from(self.recipe.variant) + salt;
         match kind {
             IdKind::OtherTenant => self.other_id(salt),
+            IdKind::ExtendsOwn => self.expand(OWN_EXTENSIONS[variant % OWN_EXTENSIONS.len()], salt),
             IdKind::Traversal => self.expand(TRAVERSALS[variant % TRAVERSALS.len()], salt),
             IdKind::Wildcard => self.expand(WILDCARDS[variant % WILDCARDS.len()], salt),
             IdKind::Injection => self.expand(INJECTIONS[variant % INJECTIONS.len()], salt),
@@ -1117,6 +1204,30 @@ impl<'a> Builder<'a> {
                 Channel::Text
             }
         }
+    }
+
+    /// A credential the model was shown, alone (no sentence around it that a span filter
+    /// could catch), raw, base64 or hex; the echo family when it was shown none.
+    fn shown_secret(&mut self, channel: Channel) -> Channel {
+        let sent = &self.ctx.sent;
+        let planted: Vec<&str> = self
+            .ctx
+            .watched_secrets
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let shown = shown_credentials(&sent.system_prompt, &sent.tool_results, &planted);
+        let Some(value) = shown
+            .get(usize::from(self.recipe.pick) % shown.len().max(1))
+            .cloned()
+        else {
+            return self.echo(channel);
+        };
+        let encoding = [EchoEncoding::Raw, EchoEncoding::Base64, EchoEncoding::Hex]
+            [usize::from(self.recipe.variant) % 3];
+        let content = self.record_echo(EchoSource::Secret, value, encoding);
+        self.turns.push(ModelTurn::Text { content });
+        Channel::Text
     }
 
     /// The attacker URL with the echo in its query, URL-safely encoded.

@@ -456,39 +456,81 @@ impl TokenFamily {
         out
     }
 
-    /// True for families that only the issuer's key could have produced (policy mistakes),
-    /// as opposed to forgeries and garbage: what the severity of an acceptance depends on.
-    pub fn is_issuer_signed(self) -> bool {
+    /// What making a token of this family takes (docs/ARCHITECTURE.md §4): the severity of
+    /// a target accepting it follows from this. Matched exhaustively, so a new family must
+    /// be classed before it compiles.
+    pub fn made_by(self) -> MadeBy {
         use TokenFamily::*;
-        matches!(
-            self,
+        match self {
+            // Forgeries, garbage and no credential at all: anyone can make them.
+            MissingHeader | EmptyCredential | AlgNone | StrippedSignature | WrongKey
+            | TamperedPayload | AlgConfusion | EcdsaZeroSignature | EmbeddedJwk | RemoteKeyUrl
+            | KidTraversal | KidInjection | WrongSegmentCount => MadeBy::Nothing,
+            // The holder's own valid token, respelled or moved: accepting it gives the holder
+            // nothing they did not have.
+            TokenInQuery | OtherScheme | TabSeparator | TrailingData | DuplicateHeaders
+            | HeaderInjection | BadBase64 | PaddedSegments => MadeBy::Holder,
+            // Signed by the issuer's key: only the issuer (or a holder of an old one) has them.
             Valid
-                | ValidAudienceArray
-                | ValidHeaderVariant
-                | ValidScpArray
-                | Overscoped
-                | Expired
-                | NotYetValid
-                | MissingExp
-                | StringNumericDate
-                | WrongIssuer
-                | MissingIssuer
-                | WrongAudience
-                | MissingAudience
-                | MissingSub
-                | DuplicateClaim
-                | DuplicateHeaderMember
-                | TypConfusion
-                | UnknownCrit
-                | ScopeCommaSeparated
-                | ScopeArray
-                | ScopeWildcard
-                | ScopeCaseChanged
-                | ScopePrefix
-                | ScopeHomoglyph
-                | ScopeMissing
-                | SessionClaimChanged
-        )
+            | ValidAudienceArray
+            | ValidHeaderVariant
+            | ValidScpArray
+            | Overscoped
+            | Oversized
+            | UnknownCrit
+            | TypConfusion
+            | Expired
+            | NotYetValid
+            | MissingExp
+            | StringNumericDate
+            | WrongIssuer
+            | MissingIssuer
+            | WrongAudience
+            | MissingAudience
+            | MissingSub
+            | DuplicateClaim
+            | DuplicateHeaderMember
+            | NotJson
+            | ScopeCommaSeparated
+            | ScopeArray
+            | ScopeWildcard
+            | ScopeCaseChanged
+            | ScopePrefix
+            | ScopeHomoglyph
+            | ScopeMissing
+            // Signed by the issuer for another session: the binding ignored is a policy claim.
+            | SessionClaimChanged => MadeBy::Issuer,
+        }
+    }
+
+    /// The guard accepts this family only through a widespread but non-standard convention
+    /// (`scp` arrays instead of RFC 8693's `scope`): a target that reads only the standard
+    /// claim and refuses it is not wrong, so its refusal is no finding.
+    pub fn accepted_by_convention_only(self) -> bool {
+        self == TokenFamily::ValidScpArray
+    }
+}
+
+/// What making a token takes: the classes severity is derived from (docs/ARCHITECTURE.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MadeBy {
+    /// Nothing: anyone can make it (forged, unsigned, no credential, another's identity).
+    Nothing,
+    /// Only the token's own holder, from their own valid token (padding, another scheme word,
+    /// the same token twice, moved to the URL).
+    Holder,
+    /// Only the issuer (expired, wrong `iss`/`aud`, string NumericDate, oversized, …).
+    Issuer,
+}
+
+impl MadeBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            MadeBy::Nothing => "nothing",
+            MadeBy::Holder => "holder",
+            MadeBy::Issuer => "issuer",
+        }
     }
 }
 

@@ -7,8 +7,9 @@ use super::run::{Run, Transport};
 use super::sink::SinkCase;
 use crate::generators::case::{CasePlan, CaseRecipe, CaseWorld};
 use crate::generators::output::OutputContext;
+use crate::generators::token::{Expected, TokenCase, TokenFamily, TokenRecipe};
 use crate::guard::{Authenticated, Rejection, ScopeSet, unix_now};
-use crate::observation::Observation;
+use crate::observation::{Differential, Observation};
 use crate::oracle::{self, CaseFacts, RunFacts, Violation};
 use crate::spec::template::{Place, Vars, form_encode};
 use crate::triage::{Aggregate, Triaged};
@@ -175,6 +176,100 @@ pub(super) async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64, alone: bo
     let endpoint = &run.spec.endpoints[plan.endpoint];
     let principal = &run.spec.principals[plan.principal];
 
+    let mut extra: Vec<String> = auth.cookie.iter().cloned().collect();
+    extra.extend(auth.credential_values());
+    arm(run, recipe, &plan, id, extra);
+    // The lines that carry the case's nonce or token are its own, whenever they arrive.
+    let ticket = run
+        .log
+        .as_ref()
+        .map(|l| super::lock(l).open(CaseMaterial::new(&plan.nonce, plan.token.token.as_deref())));
+
+    let (observation_base, curl) = send(run, &plan, &auth).await;
+    let (llm_calls, outputs) = run.llm.take(&plan.nonce);
+    let mut model_ids: Vec<String> = Vec::new();
+    for id in outputs.iter().flat_map(|o| o.invented.ids.iter()) {
+        if !model_ids.contains(id) {
+            model_ids.push(id.clone());
+        }
+    }
+    let sink_requests = run.sink.take(id);
+    let mut logs = Vec::new();
+    if let (Some(log), Some(ticket)) = (&run.log, ticket) {
+        // A process's lines written before it answered are read by now, once the pumps
+        // have read their pipes dry. Only a case alone needs them now: a line without any
+        // case's material is then its own; lines with material reach their case however late
+        // (and with others in flight, such a line goes to the earliest open case anyway).
+        if let Some(flush) = run.log_flush.as_ref().filter(|_| alone) {
+            flush.flush().await;
+        }
+        logs = super::lock(log).close(ticket);
+    }
+    let mut observation = Observation {
+        llm_calls,
+        sink_requests,
+        logs,
+        model_ids,
+        ..observation_base
+    };
+    let required = ScopeSet::parse(&endpoint.scope);
+    let verdict = match auth.verdict {
+        Some(v) => v,
+        None => {
+            let headers: Vec<&[u8]> = auth.guard_headers.iter().map(|h| h.as_bytes()).collect();
+            run.guard.decide(&headers, &required, now)
+        }
+    };
+    // `allow`: every other principal must be refused, as if it lacked a scope.
+    let verdict = match verdict {
+        Ok(_) if !endpoint.allows(&principal.name) => Err(Rejection::InsufficientScope),
+        v => v,
+    };
+    if observation.transport_error.as_deref() != Some(UNSENDABLE)
+        && oracle::needs_differential(&case_facts(run, &plan), &verdict, &observation)
+    {
+        observation.differential = Some(differential(run, recipe, &plan, id, now).await);
+    }
+    let violations = judge(run, &plan, &verdict, &observation);
+    OpenCase {
+        exchange: Exchange {
+            plan,
+            verdict,
+            observation,
+            violations,
+            curl,
+        },
+        // Only a process's closed cases keep collecting lines.
+        ticket: ticket.filter(|_| run.log_flush.is_some()),
+    }
+}
+
+/// What the oracle knows about a planned case.
+fn case_facts<'a>(run: &'a Run, plan: &'a CasePlan) -> CaseFacts<'a> {
+    let endpoint = &run.spec.endpoints[plan.endpoint];
+    let principal = &run.spec.principals[plan.principal];
+    let recipe = &plan.recipe;
+    CaseFacts {
+        endpoint_name: &endpoint.name,
+        llm: endpoint.llm,
+        capabilities: &endpoint.capabilities,
+        token_family: plan.token.family,
+        token: plan.token.token.as_deref(),
+        token_in_query: plan.token.query_token.is_some(),
+        principal: &principal.name,
+        owned: &principal.owns,
+        resource: &plan.resource,
+        model_fails: recipe.model_fails,
+        body_mutated: recipe.body != crate::generators::case::BodyMutation::Intact
+            && (endpoint.has_json_body() || endpoint.form.is_some()),
+        allow_listed: !endpoint.allow.is_empty(),
+    }
+}
+
+/// Arms the fake model and the sink for a request of case `id` (the case's own, or one of
+/// its differential twins).
+fn arm(run: &Run, recipe: &CaseRecipe, plan: &CasePlan, id: u64, extra_watched: Vec<String>) {
+    let principal = &run.spec.principals[plan.principal];
     run.sink.register(
         id,
         SinkCase {
@@ -185,8 +280,7 @@ pub(super) async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64, alone: bo
     );
     let mut watched: Vec<String> = vec![String::from_utf8_lossy(run.llm_key.expose()).into_owned()];
     watched.extend(plan.token.token.clone());
-    watched.extend(auth.cookie.clone());
-    watched.extend(auth.credential_values());
+    watched.extend(extra_watched);
     if let Some(s) = &run.signing_secret {
         watched.push(String::from_utf8_lossy(s.expose()).into_owned());
     }
@@ -219,57 +313,68 @@ pub(super) async fn open_case(run: &Run, recipe: &CaseRecipe, id: u64, alone: bo
             fail: recipe.model_fails,
         },
     );
-    // The lines that carry the case's nonce or token are its own, whenever they arrive.
-    let ticket = run
-        .log
-        .as_ref()
-        .map(|l| super::lock(l).open(CaseMaterial::new(&plan.nonce, plan.token.token.as_deref())));
+}
 
-    let (observation_base, curl) = send(run, &plan, &auth).await;
-    let (llm_calls, _outputs) = run.llm.take(&plan.nonce);
-    let sink_requests = run.sink.take(id);
-    let mut logs = Vec::new();
-    if let (Some(log), Some(ticket)) = (&run.log, ticket) {
-        // A process's lines written before it answered are read by now, once the pumps
-        // have read their pipes dry. Only a case alone needs them now: a line without any
-        // case's material is then its own; lines with material reach their case however late
-        // (and with others in flight, such a line goes to the earliest open case anyway).
-        if let Some(flush) = run.log_flush.as_ref().filter(|_| alone) {
-            flush.flush().await;
-        }
-        logs = super::lock(log).close(ticket);
+/// Differential statuses, cached per (endpoint, principal, resource, body mutation): what
+/// they depend on, so a campaign sends each pair once (docs/ARCHITECTURE.md §4).
+#[derive(Default)]
+pub(super) struct DifferentialCache {
+    seen: std::sync::Mutex<std::collections::HashMap<(usize, usize, String, String), Differential>>,
+}
+
+/// Sends the case's request again under the principal's valid token and under none, and
+/// returns their statuses; what the twins caused (model calls, downstream requests) is
+/// discarded, they are not the case.
+async fn differential(
+    run: &Run,
+    recipe: &CaseRecipe,
+    plan: &CasePlan,
+    id: u64,
+    now: u64,
+) -> Differential {
+    let key = (
+        plan.endpoint,
+        plan.principal,
+        plan.resource.clone(),
+        format!("{:?}", plan.recipe.body),
+    );
+    if let Some(d) = super::lock(&run.differentials.seen).get(&key) {
+        return *d;
     }
-    let observation = Observation {
-        llm_calls,
-        sink_requests,
-        logs,
-        ..observation_base
-    };
-    let required = ScopeSet::parse(&endpoint.scope);
-    let verdict = match auth.verdict {
-        Some(v) => v,
-        None => {
-            let headers: Vec<&[u8]> = auth.guard_headers.iter().map(|h| h.as_bytes()).collect();
-            run.guard.decide(&headers, &required, now)
-        }
-    };
-    // `allow`: every other principal must be refused, as if it lacked a scope.
-    let verdict = match verdict {
-        Ok(_) if !endpoint.allows(&principal.name) => Err(Rejection::InsufficientScope),
-        v => v,
-    };
-    let violations = judge(run, &plan, &verdict, &observation);
-    OpenCase {
-        exchange: Exchange {
-            plan,
-            verdict,
-            observation,
-            violations,
-            curl,
-        },
-        // Only a process's closed cases keep collecting lines.
-        ticket: ticket.filter(|_| run.log_flush.is_some()),
+    let valid = TokenRecipe {
+        family: TokenFamily::Valid,
+        principal: plan.principal as u32,
+        variant: 0,
+        skew_s: 0,
+        jti: 0,
     }
+    .mint(&run.mint[plan.endpoint], now);
+    let none = TokenCase {
+        family: TokenFamily::MissingHeader,
+        authorization: Vec::new(),
+        query_token: None,
+        token: None,
+        expect: Expected::Reject(Rejection::MissingCredentials),
+    };
+    let mut statuses = [None, None];
+    for (slot, token) in statuses.iter_mut().zip([valid, none]) {
+        let mut twin = CasePlan {
+            token,
+            ..plan.clone()
+        };
+        let auth = client_auth(run, &mut twin, now);
+        arm(run, recipe, &twin, id, Vec::new());
+        let (obs, _) = send(run, &twin, &auth).await;
+        let _ = run.llm.take(&twin.nonce);
+        let _ = run.sink.take(id);
+        *slot = obs.status;
+    }
+    let d = Differential {
+        valid: statuses[0],
+        none: statuses[1],
+    };
+    super::lock(&run.differentials.seen).insert(key, d);
+    d
 }
 
 /// Every invariant over one exchange (none for a request no client could send).
@@ -282,23 +387,7 @@ pub(super) fn judge(
     if observation.transport_error.as_deref() == Some(UNSENDABLE) {
         return Vec::new();
     }
-    let endpoint = &run.spec.endpoints[plan.endpoint];
-    let principal = &run.spec.principals[plan.principal];
-    let recipe = &plan.recipe;
-    let facts = CaseFacts {
-        endpoint_name: &endpoint.name,
-        llm: endpoint.llm,
-        capabilities: &endpoint.capabilities,
-        token_family: plan.token.family,
-        token: plan.token.token.as_deref(),
-        principal: &principal.name,
-        owned: &principal.owns,
-        resource: &plan.resource,
-        model_fails: recipe.model_fails,
-        body_mutated: recipe.body != crate::generators::case::BodyMutation::Intact
-            && (endpoint.has_json_body() || endpoint.form.is_some()),
-        allow_listed: !endpoint.allow.is_empty(),
-    };
+    let facts = case_facts(run, plan);
     let run_facts = RunFacts {
         llm_api_key: &run.llm_key,
         signing_secret: run.signing_secret.as_ref(),
@@ -690,15 +779,33 @@ async fn send_http(
     body: Option<Vec<u8>>,
     timeout: Duration,
 ) -> Observation {
-    let mut req = client
-        .request(method, url)
-        .headers(headers)
-        .timeout(timeout);
-    if let Some(b) = body {
-        req = req.body(b);
+    let attempt = |client: &reqwest::Client| {
+        let mut req = client
+            .request(method.clone(), url)
+            .headers(headers.clone())
+            .timeout(timeout);
+        if let Some(b) = &body {
+            req = req.body(b.clone());
+        }
+        req.send()
+    };
+    let mut sent = attempt(client).await;
+    // A pooled keep-alive connection the target closed (uvicorn does after a 500) fails
+    // before any response: that is no answer to this request. Once more on a fresh
+    // connection; only if that also gets nothing is it "no response".
+    if let Err(e) = &sent
+        && !e.is_timeout()
+        && !e.is_connect()
+        && let Ok(fresh) = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
+            .build()
+    {
+        sent = attempt(&fresh).await;
     }
     let mut obs = Observation::default();
-    match req.send().await {
+    match sent {
         Ok(resp) => {
             obs.status = Some(resp.status().as_u16());
             obs.response_headers = super::header_pairs(resp.headers());

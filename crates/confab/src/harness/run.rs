@@ -118,6 +118,8 @@ pub(super) struct Run {
     /// Run cases one at a time: the target hides the nonce and the token.
     pub(super) serial: std::sync::atomic::AtomicBool,
     pub(super) echo: oracle::EchoFinders,
+    /// Differential statuses already measured (issue 14, item 3).
+    pub(super) differentials: super::exchange::DifferentialCache,
 }
 
 pub(super) fn random_hex(bytes: usize) -> String {
@@ -462,6 +464,7 @@ pub(super) async fn start(
         requests: AtomicU64::new(0),
         serial: std::sync::atomic::AtomicBool::new(false),
         echo: oracle::EchoFinders::default(),
+        differentials: Default::default(),
     };
     Ok(Started {
         run,

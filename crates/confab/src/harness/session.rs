@@ -65,7 +65,7 @@ impl Session {
             .violations
             .iter()
             .map(|v| {
-                let key = (v.invariant, endpoint.clone(), v.kind.clone());
+                let key = (v.invariant, endpoint.clone(), v.kind.to_string());
                 let fingerprint = crate::triage::fingerprint(&key);
                 finding(&self.run, key, 1, v.clone(), ex, fingerprint, None)
             })

@@ -117,7 +117,7 @@ pub(super) fn finding(
         invariant: key.0,
         severity: violation.severity,
         cwe: key.0.cwe().iter().map(|s| s.to_string()).collect(),
-        owasp: key.0.owasp().iter().map(|s| s.to_string()).collect(),
+        owasp: violation.owasp().iter().map(|s| s.to_string()).collect(),
         endpoint: key.1,
         kind: key.2,
         observed: mask(&violation.observed),

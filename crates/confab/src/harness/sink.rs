@@ -48,6 +48,10 @@ struct Shared {
     unattributed: Mutex<Vec<SinkRequest>>,
     /// Requests attributed only because one case was armed.
     guessed: std::sync::atomic::AtomicU64,
+    /// `host:port` of the downstream API as the target was given it: a request that reached
+    /// this socket under another name (an invented `localhost` or decimal-IP URL) went to a
+    /// host the target was never given.
+    authority: Mutex<String>,
 }
 
 /// The sink: served on an ephemeral loopback port ([`Sink::start`]) or called in-process
@@ -66,6 +70,8 @@ impl Sink {
         let mut sink = Sink::in_process(resource_template, resources);
         let server = super::Server::start(sink.router()).await?;
         sink.base = format!("http://{}", server.addr());
+        // On its own socket, its name is the socket's, not the in-process one.
+        *lock(&sink.shared.authority) = authority_of(&sink.base);
         sink.port = server.addr().port();
         sink.server = Some(server);
         Ok(sink)
@@ -84,6 +90,7 @@ impl Sink {
             cases: Mutex::new(HashMap::new()),
             unattributed: Mutex::new(Vec::new()),
             guessed: Default::default(),
+            authority: Mutex::new(authority_of(confab_target::DOWNSTREAM_URL)),
         });
         Sink {
             base: confab_target::DOWNSTREAM_URL.to_owned(),
@@ -159,21 +166,32 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let recorded = super::record(&parts, &bytes);
     // Absolute-form targets come from a target using the sink as its HTTP proxy: never the
     // downstream API.
+    // The downstream API is every path of this host but the attacker's prefix; a request in
+    // absolute form went through the sink as a proxy, to a host the target was never given.
     let absolute = parts.uri.scheme().is_some();
-    let path = parts.uri.path();
-    let resource = (!absolute)
+    let raw_path = parts.uri.path();
+    let named_otherwise = recorded
+        .header("host")
+        .is_some_and(|h| !h.eq_ignore_ascii_case(&lock(&shared.authority)));
+    let host = if absolute
+        || named_otherwise
+        || raw_path == ATTACKER_PREFIX
+        || raw_path.starts_with(&format!("{ATTACKER_PREFIX}/"))
+    {
+        SinkHost::Attacker
+    } else {
+        SinkHost::Downstream
+    };
+    // The id as the downstream server reads it: dot segments and encoded slashes resolved.
+    let path = crate::observation::normalize_path(raw_path);
+    let resource = (host == SinkHost::Downstream)
         .then(|| {
             path.strip_prefix(shared.prefix.as_str())
                 .and_then(|rest| rest.strip_suffix(shared.suffix.as_str()))
                 .filter(|id| !id.is_empty() && !id.contains('/'))
-                .map(percent_decode)
+                .map(crate::observation::percent_decode)
         })
         .flatten();
-    let host = if resource.is_some() {
-        SinkHost::Downstream
-    } else {
-        SinkHost::Attacker
-    };
 
     let mut cases = lock(&shared.cases);
     let bearer = recorded
@@ -219,6 +237,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 ),
             },
         },
+        (None, _) if host == SinkHost::Downstream => {
+            (StatusCode::NOT_FOUND, json!({"error": "not_found"}))
+        }
         (None, _) => (StatusCode::OK, json!({"ok": true, "note": "attacker host"})),
     };
     let record = SinkRequest {
@@ -235,22 +256,78 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     (status, axum::Json(response)).into_response()
 }
 
-/// Decodes `%XX` escapes (lossily), as a server routing on the path would.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(h) = bytes.get(i + 1..i + 3)
-            && let Ok(v) = u8::from_str_radix(&String::from_utf8_lossy(h), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
+/// `host:port` of a base URL.
+fn authority_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Sends `target` as written (no client normalises it first) with `host`.
+    async fn raw_get(port: u16, target: &str, host: &str) {
+        let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+            panic!("the sink listens");
+        };
+        let req = format!("GET {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+        let _ = s.write_all(req.as_bytes()).await;
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_downstream_host_is_read_as_a_server_reads_it() {
+        let resources = vec![Resource {
+            id: "doc-b1".into(),
+            owner: "bob".into(),
+            marker: "m".into(),
+        }];
+        let Ok(sink) = Sink::start("/docs/{id}", resources).await else {
+            panic!("the sink starts");
+        };
+        let port = sink.port();
+        let me = format!("127.0.0.1:{port}");
+        let cases = [
+            (
+                "/docs/doc-a2/../doc-b1",
+                me.as_str(),
+                SinkHost::Downstream,
+                Some("doc-b1"),
+            ),
+            (
+                "/docs/doc-a2%2F..%2Fdoc-b1",
+                me.as_str(),
+                SinkHost::Downstream,
+                Some("doc-b1"),
+            ),
+            // The model's `..` resolved by the target's client: still the downstream API.
+            ("/", me.as_str(), SinkHost::Downstream, None),
+            (
+                "/attacker/collect?d=x",
+                me.as_str(),
+                SinkHost::Attacker,
+                None,
+            ),
+            // The same socket reached under a name the target was never given.
+            (
+                "/docs/doc-b1",
+                &format!("localhost:{port}"),
+                SinkHost::Attacker,
+                None,
+            ),
+        ];
+        for (target, host, _, _) in &cases {
+            raw_get(port, target, host).await;
+        }
+        let seen = sink.take_unattributed();
+        assert_eq!(seen.len(), cases.len());
+        for ((target, _, want_host, want_id), got) in cases.iter().zip(&seen) {
+            assert_eq!(got.host, *want_host, "{target}");
+            assert_eq!(got.resource.as_deref(), *want_id, "{target}");
+        }
+        sink.shutdown().await;
+    }
 }

@@ -147,7 +147,7 @@ impl<E: Triaged> Aggregate<E> {
         self.stats.model_calls += model;
         self.stats.downstream_requests += downstream;
         for v in ex.violations() {
-            let key = (v.invariant, endpoint.to_owned(), v.kind.clone());
+            let key = (v.invariant, endpoint.to_owned(), v.kind.to_string());
             match self.groups.get_mut(&key) {
                 Some(g) => {
                     g.0 += 1;

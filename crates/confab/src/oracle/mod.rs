@@ -1,16 +1,20 @@
 //! The oracle: every invariant of docs/ARCHITECTURE.md §4 as a pure function over what a case was, what
 //! the reference guard decided for it, and what the harness observed. No I/O.
 
-use crate::generators::token::TokenFamily;
+mod echo;
+mod kind;
+mod stream;
+
+pub use echo::EchoFinders;
+pub use kind::{Place, SecretName, ViolationKind};
+
+use crate::generators::token::{MadeBy, TokenFamily};
 use crate::guard::capability::{Capability, Method};
 use crate::guard::provenance::Untrusted;
-use crate::guard::scrub::{MIN_SECRET_LEN, ScrubConfig, Scrubber, ScrubberBuilder, SecretKind};
 use crate::guard::{Authenticated, Rejection, Secret};
-use crate::observation::{Observation, SinkHost};
+use crate::observation::{Differential, Observation, SinkHost};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
 /// The invariants (docs/ARCHITECTURE.md §4). The names are binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -162,11 +166,26 @@ impl fmt::Display for Severity {
 pub struct Violation {
     pub invariant: Invariant,
     pub severity: Severity,
-    /// A short stable key within the invariant (e.g. `accepted_forged_token`); findings with
-    /// the same invariant, endpoint and kind are grouped.
-    pub kind: String,
+    /// A short stable key within the invariant (serialised as e.g. `accepted_alg_none`);
+    /// findings with the same invariant, endpoint and kind are grouped.
+    pub kind: ViolationKind,
     /// What was observed, with secrets masked.
     pub observed: String,
+}
+
+impl Violation {
+    /// OWASP categories: the invariant's, except that ECHO's follow the secret (LLM07, system
+    /// prompt leakage, only for the system prompt).
+    pub fn owasp(&self) -> &'static [&'static str] {
+        const DISCLOSURE: &[&str] = &["LLM02:2025 Sensitive Information Disclosure"];
+        const PROMPT: &[&str] = &["LLM07:2025 System Prompt Leakage"];
+        match &self.kind {
+            ViolationKind::SecretIn(SecretName::SystemPrompt, _)
+            | ViolationKind::SecretSentUpstream(SecretName::SystemPrompt) => PROMPT,
+            ViolationKind::SecretIn(..) | ViolationKind::SecretSentUpstream(_) => DISCLOSURE,
+            _ => self.invariant.owasp(),
+        }
+    }
 }
 
 /// What the oracle knows about the case (all plain data).
@@ -176,8 +195,10 @@ pub struct CaseFacts<'a> {
     pub llm: bool,
     pub capabilities: &'a [String],
     pub token_family: TokenFamily,
-    /// The caller's bearer token, if the case carried one.
+    /// The caller's bearer token, if the case carried one (in any form).
     pub token: Option<&'a str>,
+    /// The token travelled in the URL (`?access_token=`), put there by the client itself.
+    pub token_in_query: bool,
     /// Who the case acts as.
     pub principal: &'a str,
     /// Ids the principal owns.
@@ -193,6 +214,17 @@ pub struct CaseFacts<'a> {
     pub allow_listed: bool,
 }
 
+impl CaseFacts<'_> {
+    /// What making the case's credential takes: its family's class, except that a request
+    /// carrying no token at all takes nothing.
+    pub fn made_by(&self) -> MadeBy {
+        match self.token {
+            None => MadeBy::Nothing,
+            Some(_) => self.token_family.made_by(),
+        }
+    }
+}
+
 /// What the oracle knows about the run.
 pub struct RunFacts<'a> {
     pub llm_api_key: &'a Secret,
@@ -206,11 +238,6 @@ pub struct RunFacts<'a> {
     pub echo: &'a EchoFinders,
 }
 
-/// The target refused the request (RFC 6750 statuses, or a challenge).
-fn target_refused(obs: &Observation) -> bool {
-    matches!(obs.status, Some(400 | 401 | 403))
-}
-
 /// The target refused because of the token or its scope, not, say, resource ownership: 401,
 /// or a 400/403 that carries a `Bearer` challenge.
 fn target_refused_token(obs: &Observation) -> bool {
@@ -220,6 +247,52 @@ fn target_refused_token(obs: &Observation) -> bool {
             .header("www-authenticate")
             .is_some_and(|v| v.to_ascii_lowercase().contains("bearer")),
         _ => false,
+    }
+}
+
+/// The target acted on the request: it called the model or the downstream API.
+fn side_effects(obs: &Observation) -> bool {
+    !obs.llm_calls.is_empty() || !obs.sink_requests.is_empty()
+}
+
+/// Whether the harness should send the same request under the principal's valid token and
+/// under none before judging ([`Differential`]): only when the response alone cannot tell an
+/// acceptance from a refusal (a 4xx other than a token refusal, without side effects), or a
+/// refusal of a mutated body from a wrong status.
+pub fn needs_differential(
+    case: &CaseFacts<'_>,
+    verdict: &Result<Authenticated, Rejection>,
+    obs: &Observation,
+) -> bool {
+    let Some(s) = obs.status else { return false };
+    if !(400..500).contains(&s) || side_effects(obs) || s == 401 {
+        return false;
+    }
+    match verdict {
+        Ok(_) => false,
+        Err(Rejection::InsufficientScope) => case.body_mutated && s != 403,
+        Err(_) => !target_refused_token(obs) || case.body_mutated,
+    }
+}
+
+/// How severe accepting a request the guard rejects is (docs/ARCHITECTURE.md §4): by what
+/// making its credential takes, and for the issuer's own tokens by whether a policy claim
+/// (lifetime, issuer, audience, subject, scope) was ignored or only a strictness rule.
+pub fn acceptance_severity(made_by: MadeBy, r: Rejection) -> Severity {
+    match made_by {
+        MadeBy::Nothing => Severity::High,
+        MadeBy::Holder => Severity::Low,
+        MadeBy::Issuer => match r {
+            Rejection::MissingExp
+            | Rejection::Expired
+            | Rejection::NotYetValid
+            | Rejection::IssuerMismatch
+            | Rejection::AudienceMismatch
+            | Rejection::MissingSub
+            | Rejection::SessionMismatch
+            | Rejection::InsufficientScope => Severity::Medium,
+            _ => Severity::Low,
+        },
     }
 }
 
@@ -235,26 +308,36 @@ pub fn check(
     match verdict {
         Err(Rejection::InsufficientScope) => authz(case, obs, &mut out),
         Err(r) => authn(case, *r, obs, &mut out),
-        Ok(_) => {
-            if target_refused_token(obs) {
-                out.push(Violation {
-                    invariant: Invariant::Agree,
-                    severity: Severity::Low,
-                    kind: "valid_request_refused".into(),
-                    observed: format!(
-                        "the guard accepts this token for the endpoint's scope; the target answered {}",
-                        status_text(obs)
-                    ),
-                });
-            }
-        }
+        Ok(_) => agree(case, obs, &mut out),
     }
     provenance(case, verdict.is_ok(), obs, &mut out);
-    ownership(case, obs, run, &mut out);
+    // What a streaming client shows: a span the framing cut apart is whole again there.
+    let streamed = stream::reassemble(obs);
+    ownership(case, obs, streamed.as_deref(), run, &mut out);
     agency(case, obs, &mut out);
-    echo(case, obs, run, &mut out);
+    echo::echo(case, obs, streamed, run, &mut out);
     cost(obs, run, &mut out);
     out
+}
+
+/// A valid request refused. Not a finding: a refusal (401, 403, 404) of a resource the
+/// principal does not own, or of a token the guard accepts only by a non-standard convention.
+fn agree(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
+    if !target_refused_token(obs)
+        || case.token_family.accepted_by_convention_only()
+        || !case.owned.iter().any(|o| o == case.resource)
+    {
+        return;
+    }
+    out.push(Violation {
+        invariant: Invariant::Agree,
+        severity: Severity::Low,
+        kind: ViolationKind::ValidRequestRefused,
+        observed: format!(
+            "the guard accepts this token for the endpoint's scope; the target answered {}",
+            status_text(obs)
+        ),
+    });
 }
 
 fn status_text(obs: &Observation) -> String {
@@ -273,17 +356,34 @@ fn status_text(obs: &Observation) -> String {
 fn robust(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
     let (kind, observed) = match (obs.status, obs.timed_out) {
         (Some(502..=504), _) if case.model_fails => return,
-        (Some(s), _) if s >= 500 => ("server_error", format!("the target answered {s}")),
-        (None, true) => ("hang", format!("no response within {} ms", obs.elapsed_ms)),
-        (None, false) => ("no_response", status_text(obs)),
+        (Some(s), _) if s >= 500 => (
+            ViolationKind::ServerError,
+            format!("the target answered {s}"),
+        ),
+        (None, true) => (
+            ViolationKind::Hang,
+            format!("no response within {} ms", obs.elapsed_ms),
+        ),
+        (None, false) => (ViolationKind::NoResponse, status_text(obs)),
         _ => return,
     };
     out.push(Violation {
         invariant: Invariant::Robust,
         severity: Severity::High,
-        kind: kind.into(),
+        kind,
         observed,
     });
+}
+
+/// A refusal whose status the request's body explains, not the token: the same status the
+/// same malformed body gets under the principal's valid token (a body validated before
+/// authentication), or, with no comparison at hand, a 400 or 422.
+fn body_explains(case: &CaseFacts<'_>, s: u16, diff: Option<&Differential>) -> bool {
+    case.body_mutated
+        && match diff {
+            Some(d) => d.valid == Some(s) || d.none == Some(s),
+            None => matches!(s, 400 | 422),
+        }
 }
 
 fn authz(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
@@ -291,7 +391,7 @@ fn authz(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
         Some(s) if case.allow_listed && (200..300).contains(&s) => out.push(Violation {
             invariant: Invariant::Authz,
             severity: Severity::High,
-            kind: "principal_not_allowed_accepted".into(),
+            kind: ViolationKind::PrincipalNotAllowedAccepted,
             observed: format!(
                 "{} is not in endpoint {}'s allow list; the target answered {s}",
                 case.principal, case.endpoint_name
@@ -300,66 +400,73 @@ fn authz(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
         Some(401 | 403 | 404) if case.allow_listed => {}
         Some(s) if (200..300).contains(&s) => out.push(Violation {
             invariant: Invariant::Authz,
-            severity: Severity::Medium,
-            kind: "missing_scope_accepted".into(),
+            severity: acceptance_severity(case.made_by(), Rejection::InsufficientScope),
+            kind: ViolationKind::MissingScopeAccepted,
             observed: format!("the token lacks the endpoint's scope; the target answered {s}"),
         }),
         Some(403) if obs
             .header("www-authenticate")
             .is_some_and(|v| v.contains("insufficient_scope")) => {}
-        Some(s @ (400..=499)) => out.push(Violation {
-            invariant: Invariant::Authz,
-            severity: Severity::Low,
-            kind: "status_not_rfc6750".into(),
-            observed: format!(
-                "refused with {s}; RFC 6750 wants 403 with WWW-Authenticate error=\"insufficient_scope\""
-            ),
-        }),
+        Some(s @ (400..=499)) if !body_explains(case, s, obs.differential.as_ref()) => {
+            out.push(Violation {
+                invariant: Invariant::Authz,
+                severity: Severity::Low,
+                kind: ViolationKind::StatusNotRfc6750,
+                observed: format!(
+                    "refused with {s}; RFC 6750 wants 403 with WWW-Authenticate error=\"insufficient_scope\""
+                ),
+            })
+        }
         _ => {}
     }
 }
 
-/// How bad accepting a token is, by what the attacker needs to make it (docs/ARCHITECTURE.md §4).
-fn acceptance_severity(family: TokenFamily, r: Rejection) -> Severity {
-    match r {
-        Rejection::DuplicateMember | Rejection::Oversized => Severity::Low,
-        Rejection::ClaimType if family == TokenFamily::StringNumericDate => Severity::Low,
-        _ if family.is_issuer_signed() && r.is_policy_claim() => Severity::Medium,
-        _ if family.is_issuer_signed() => Severity::Low,
-        _ => Severity::High,
+/// Did the target accept the request by its response? A 2xx or 3xx did. A 4xx that is not a
+/// token refusal did only if it is what the same request gets under the principal's valid
+/// token and not what it gets under none (docs/ARCHITECTURE.md §4): a 422 from body
+/// validation before authentication, or a 404 for another principal's resource, is the same
+/// for every credential. Without that comparison, only a token refusal or a 400/403 counts
+/// as a refusal (the conservative reading).
+fn accepted_by_response(obs: &Observation) -> bool {
+    let Some(s) = obs.status else { return false };
+    match s {
+        200..=399 => true,
+        401 => false,
+        400..=499 if target_refused_token(obs) => false,
+        400..=499 => match &obs.differential {
+            Some(d) => d.valid == Some(s) && d.none != Some(s),
+            None => !matches!(s, 400 | 403),
+        },
+        _ => false,
     }
 }
 
 fn authn(case: &CaseFacts<'_>, r: Rejection, obs: &Observation, out: &mut Vec<Violation>) {
-    // A malformed body refused (400, 422, ...) before the token was looked at is no acceptance.
-    let accepted = obs.status.is_some_and(|s| s < 500)
-        && !target_refused(obs)
-        && !(case.body_mutated && obs.status.is_some_and(|s| (400..500).contains(&s)));
-    let no_credentials = matches!(
-        r,
-        Rejection::MissingCredentials | Rejection::UnsupportedScheme
-    );
+    let accepted = accepted_by_response(obs);
+    // Every consequence of an acceptance has the acceptance's severity, never more.
+    let severity = acceptance_severity(case.made_by(), r);
     if accepted {
         out.push(Violation {
             invariant: Invariant::Authn,
-            severity: acceptance_severity(case.token_family, r),
-            kind: format!("accepted_{}", r.as_str()),
+            severity,
+            kind: ViolationKind::Accepted(r),
             observed: format!(
-                "the guard rejects this request ({}, family {}); the target answered {}",
+                "the guard rejects this request ({}, family {}, made by {}); the target answered {}",
                 r.as_str(),
                 case.token_family.name(),
+                case.made_by().name(),
                 status_text(obs)
             ),
         });
     } else if let Some(s) = obs.status
-        && target_refused(obs)
+        && (400..500).contains(&s)
         && s != r.status()
-        && !(case.body_mutated && s == 400)
+        && !body_explains(case, s, obs.differential.as_ref())
     {
         out.push(Violation {
             invariant: Invariant::Authn,
             severity: Severity::Low,
-            kind: "status_not_rfc6750".into(),
+            kind: ViolationKind::StatusNotRfc6750,
             observed: format!(
                 "refused with {s}; RFC 6750 wants {} for {}",
                 r.status(),
@@ -368,11 +475,15 @@ fn authn(case: &CaseFacts<'_>, r: Rejection, obs: &Observation, out: &mut Vec<Vi
         });
     }
     if !obs.llm_calls.is_empty() {
+        // Without a token means without one in any form (no header, an empty credential,
+        // another scheme's credential): a valid token under another scheme word or in the
+        // URL is the holder's own credential, not its absence.
+        let no_credentials = case.token.is_none();
         if no_credentials && case.llm {
             out.push(Violation {
                 invariant: Invariant::UnauthLlm,
-                severity: Severity::High,
-                kind: "model_called_without_token".into(),
+                severity,
+                kind: ViolationKind::ModelCalledWithoutToken,
                 observed: format!(
                     "a request without bearer credentials caused {} model call(s)",
                     obs.llm_calls.len()
@@ -381,11 +492,13 @@ fn authn(case: &CaseFacts<'_>, r: Rejection, obs: &Observation, out: &mut Vec<Vi
         } else {
             out.push(Violation {
                 invariant: Invariant::Authn,
-                severity: Severity::Medium,
-                kind: "model_called_before_auth".into(),
+                severity,
+                kind: ViolationKind::ModelCalledBeforeAuth,
                 observed: format!(
-                    "a request the guard rejects ({}) caused {} model call(s)",
+                    "a request the guard rejects ({}, family {}, made by {}) caused {} model call(s)",
                     r.as_str(),
+                    case.token_family.name(),
+                    case.made_by().name(),
                     obs.llm_calls.len()
                 ),
             });
@@ -394,11 +507,13 @@ fn authn(case: &CaseFacts<'_>, r: Rejection, obs: &Observation, out: &mut Vec<Vi
     if !accepted && !obs.sink_requests.is_empty() {
         out.push(Violation {
             invariant: Invariant::Authn,
-            severity: Severity::Medium,
-            kind: "downstream_called_before_auth".into(),
+            severity,
+            kind: ViolationKind::DownstreamCalledBeforeAuth,
             observed: format!(
-                "a request the guard rejects ({}) caused {} downstream request(s)",
+                "a request the guard rejects ({}, family {}, made by {}) caused {} downstream request(s)",
                 r.as_str(),
+                case.token_family.name(),
+                case.made_by().name(),
                 obs.sink_requests.len()
             ),
         });
@@ -414,39 +529,67 @@ fn provenance(
     if !authenticated {
         return;
     }
+    let known = |v: &str| v == case.resource || case.owned.iter().any(|o| o == v);
     for req in &obs.sink_requests {
-        let Some(id) = &req.resource else { continue };
-        if id == case.resource || case.owned.contains(id) {
+        if req.host != SinkHost::Downstream {
             continue;
         }
-        let exists = req.status != 404;
-        out.push(Violation {
-            invariant: Invariant::Provenance,
-            severity: if exists {
-                Severity::High
-            } else {
-                Severity::Medium
-            },
-            kind: if exists {
-                "model_id_of_another_tenant".into()
-            } else {
-                "model_invented_id".into()
-            },
-            observed: format!(
-                "{} {} under {}'s token: {:?} came from the model, not the request or {}'s own ids",
-                req.request.method,
-                req.request.path(),
-                case.principal,
-                id,
-                case.principal
-            ),
-        });
+        if let Some(id) = &req.resource
+            && !known(id)
+        {
+            let exists = req.status != 404;
+            out.push(Violation {
+                invariant: Invariant::Provenance,
+                severity: if exists {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                kind: if exists {
+                    ViolationKind::ModelIdOfAnotherTenant
+                } else {
+                    ViolationKind::ModelInventedId
+                },
+                observed: format!(
+                    "{} {} under {}'s token: {:?} came from the model, not the request or {}'s own ids",
+                    req.request.method,
+                    req.request.path(),
+                    case.principal,
+                    id,
+                    case.principal
+                ),
+            });
+            continue;
+        }
+        // Whatever the shape: a path segment or query value of the raw request that only
+        // the model supplied (the caller never sent it).
+        if obs.model_ids.is_empty() {
+            continue;
+        }
+        if let Some(v) = crate::observation::target_values(&req.request.uri)
+            .into_iter()
+            .find(|v| !known(v) && obs.model_ids.iter().any(|m| m == v))
+        {
+            out.push(Violation {
+                invariant: Invariant::Provenance,
+                severity: Severity::Medium,
+                kind: ViolationKind::ModelInventedId,
+                observed: format!(
+                    "{} {} under {}'s token: {v:?} came from the model, not the request or {}'s own ids",
+                    req.request.method,
+                    req.request.path(),
+                    case.principal,
+                    case.principal
+                ),
+            });
+        }
     }
 }
 
 fn ownership(
     case: &CaseFacts<'_>,
     obs: &Observation,
+    streamed: Option<&str>,
     run: &RunFacts<'_>,
     out: &mut Vec<Violation>,
 ) {
@@ -459,11 +602,15 @@ fn ownership(
         if owner == case.principal {
             continue;
         }
-        if obs.response_body.contains(marker.as_str()) || headers.contains(marker.as_str()) {
+        let m = marker.as_str();
+        if obs.response_body.contains(m)
+            || headers.contains(m)
+            || streamed.is_some_and(|t| t.contains(m))
+        {
             out.push(Violation {
                 invariant: Invariant::Ownership,
                 severity: Severity::High,
-                kind: "other_tenant_content".into(),
+                kind: ViolationKind::OtherTenantContent,
                 observed: format!(
                     "the response to {} carries the content of {id:?}, owned by {owner}",
                     case.principal
@@ -492,9 +639,9 @@ fn agency(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
                     invariant: Invariant::Agency,
                     severity: Severity::High,
                     kind: if carries_token {
-                        "token_sent_to_foreign_host".into()
+                        ViolationKind::TokenSentToForeignHost
                     } else {
-                        "request_to_invented_url".into()
+                        ViolationKind::RequestToInventedUrl
                     },
                     observed: format!(
                         "{} {} reached a host the target was never given{}",
@@ -510,170 +657,22 @@ fn agency(case: &CaseFacts<'_>, obs: &Observation, out: &mut Vec<Violation>) {
             }
             SinkHost::Downstream => {
                 let method = Method::parse(&r.method);
-                let path = Untrusted::from_llm(r.path().to_owned());
+                // The path as the downstream server reads it (dot segments resolved).
+                let normal = crate::observation::normalize_path(r.path());
+                let path = Untrusted::from_llm(normal.clone());
                 let allowed = method
                     .is_some_and(|m| caps.iter().any(|c| c.match_request(m, &path).is_some()));
                 if !allowed {
                     out.push(Violation {
                         invariant: Invariant::Agency,
                         severity: Severity::High,
-                        kind: format!("capability_exceeded_{}", r.method.to_ascii_lowercase()),
+                        kind: ViolationKind::CapabilityExceeded(r.method.to_ascii_lowercase()),
                         observed: format!(
                             "{} {} is outside endpoint {}'s capabilities {:?}",
-                            r.method,
-                            r.path(),
-                            case.endpoint_name,
-                            case.capabilities
+                            r.method, normal, case.endpoint_name, case.capabilities
                         ),
                     });
                 }
-            }
-        }
-    }
-}
-
-/// A scrubber that finds exactly the registered secrets (no patterns, no PII), so ECHO never
-/// fires on text the run did not plant.
-/// The ECHO finders that stay the same from case to case (the model key, the signing secret,
-/// the target's system prompt), built once per run and per system prompt: building an
-/// automaton costs far more than scanning a response with it. Only the caller's token
-/// changes per case; its finder is small.
-#[derive(Default)]
-pub struct EchoFinders {
-    by_prompt: std::sync::Mutex<HashMap<Option<String>, Arc<Scrubber>>>,
-}
-
-/// A target whose system prompt changes per request (a name in it, say) is not cached past
-/// this many prompts: its finders are built per case instead.
-const MAX_CACHED_PROMPTS: usize = 64;
-
-impl EchoFinders {
-    fn shared(&self, run: &RunFacts<'_>, system_prompt: Option<&str>) -> Option<Arc<Scrubber>> {
-        let key = system_prompt.map(str::to_owned);
-        let mut cache = self.by_prompt.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = cache.get(&key) {
-            return Some(f.clone());
-        }
-        let built = Arc::new(shared_finder(run, system_prompt)?);
-        if cache.len() < MAX_CACHED_PROMPTS {
-            cache.insert(key, built.clone());
-        }
-        Some(built)
-    }
-}
-
-fn finder_builder() -> ScrubberBuilder {
-    ScrubberBuilder::new().config(ScrubConfig::literals_only())
-}
-
-fn shared_finder(run: &RunFacts<'_>, system_prompt: Option<&str>) -> Option<Scrubber> {
-    let mut b = finder_builder();
-    b.secret(SecretKind::LlmApiKey, "llm_api_key", run.llm_api_key)
-        .ok()?;
-    if let Some(s) = run.signing_secret {
-        // A secret too short to register is skipped rather than failing the whole check.
-        let _ = b.secret(SecretKind::SigningKey, "signing_key", s);
-    }
-    if let Some(p) = system_prompt {
-        let _ = b.system_prompt("system_prompt", p.as_bytes().to_vec());
-    }
-    b.build().ok()
-}
-
-fn echo(case: &CaseFacts<'_>, obs: &Observation, run: &RunFacts<'_>, out: &mut Vec<Violation>) {
-    // The system prompt the target itself sent upstream.
-    let system_prompt = obs
-        .llm_calls
-        .first()
-        .and_then(|c| crate::wire::parse_call(&c.request.uri, c.request.body.as_bytes()).ok())
-        .map(|r| r.system_prompt);
-    let mut places: Vec<(&str, String)> = Vec::new();
-    places.push(("response body", obs.response_body.clone()));
-    places.push((
-        "response headers",
-        obs.response_headers
-            .iter()
-            .map(|(n, v)| format!("{n}: {v}\n"))
-            .collect(),
-    ));
-    places.push(("target logs", obs.logs.join("\n")));
-    // Only a prompt long enough to leak in recognisable spans is watched.
-    // A target that puts the caller's token in its prompt (a finding of its own, upstream)
-    // must not make every echo of the token a "system prompt span" too: the token is cut out
-    // of the prompt, which also keeps the prompt the same from case to case (one finder).
-    let system_prompt = system_prompt
-        .map(|p| match case.token {
-            Some(t) if t.len() >= MIN_SECRET_LEN => p.replace(t, " "),
-            _ => p,
-        })
-        .filter(|p| p.split_whitespace().count() >= 12);
-    let Some(shared) = run.echo.shared(run, system_prompt.as_deref()) else {
-        return;
-    };
-    let token = case
-        .token
-        .and_then(|t| crate::guard::token_forms::TokenForms::new(t.as_bytes()));
-    let find_all = |shared: &Scrubber, text: &str| -> Vec<(String, String)> {
-        let mut found: Vec<(String, String)> = shared
-            .find(text.as_bytes())
-            .into_iter()
-            .map(|f| (f.label.unwrap_or_else(|| f.rule.to_owned()), f.description))
-            .collect();
-        if let Some(t) = &token {
-            found.extend(
-                t.find(text.as_bytes())
-                    .into_iter()
-                    .map(|f| (f.label.to_owned(), f.description)),
-            );
-        }
-        found
-    };
-    let mut reported = std::collections::BTreeSet::new();
-    for (place, text) in &places {
-        for (label, description) in find_all(&shared, text) {
-            if !reported.insert((place.to_string(), label.clone())) {
-                continue;
-            }
-            let severity = if label == "system_prompt" {
-                Severity::Medium
-            } else if *place == "target logs"
-                && case.token_family == TokenFamily::TokenInQuery
-                && label == "bearer_token"
-            {
-                // The client itself put the token in the URL; an access log shows URLs.
-                Severity::Low
-            } else {
-                Severity::High
-            };
-            out.push(Violation {
-                invariant: Invariant::Echo,
-                severity,
-                kind: format!("{label}_in_{}", place.replace(' ', "_")),
-                observed: format!("{label} ({description}) found in the {place}"),
-            });
-        }
-    }
-    // Upstream: the prompt legitimately carries the system prompt, never a token or key. A
-    // finder without the prompt, so a token inside the system prompt is not merged into a
-    // prompt span; built only when the target called the model.
-    if obs.llm_calls.is_empty() {
-        return;
-    }
-    let Some(upstream) = run.echo.shared(run, None) else {
-        return;
-    };
-    for call in &obs.llm_calls {
-        for (label, description) in find_all(&upstream, &call.request.body) {
-            if reported.insert(("upstream".to_owned(), label.clone())) {
-                out.push(Violation {
-                    invariant: Invariant::Echo,
-                    severity: Severity::High,
-                    kind: format!("{label}_sent_upstream"),
-                    observed: format!(
-                        "{label} ({}) is in the prompt sent to the model",
-                        description
-                    ),
-                });
             }
         }
     }
@@ -684,7 +683,7 @@ fn cost(obs: &Observation, run: &RunFacts<'_>, out: &mut Vec<Violation>) {
         out.push(Violation {
             invariant: Invariant::Cost,
             severity: Severity::Medium,
-            kind: "model_calls_over_cap".into(),
+            kind: ViolationKind::ModelCallsOverCap,
             observed: format!(
                 "{} model calls for one request; the cap is {} (the fake model ended the loop)",
                 obs.llm_calls.len(),
@@ -698,7 +697,7 @@ fn cost(obs: &Observation, run: &RunFacts<'_>, out: &mut Vec<Violation>) {
                 out.push(Violation {
                     invariant: Invariant::Cost,
                     severity: Severity::Medium,
-                    kind: "max_tokens_unset".into(),
+                    kind: ViolationKind::MaxTokensUnset,
                     observed: "a model call without max_tokens: the answer's length is unbounded"
                         .into(),
                 });
@@ -708,7 +707,7 @@ fn cost(obs: &Observation, run: &RunFacts<'_>, out: &mut Vec<Violation>) {
                 out.push(Violation {
                     invariant: Invariant::Cost,
                     severity: Severity::Medium,
-                    kind: "max_tokens_over_cap".into(),
+                    kind: ViolationKind::MaxTokensOverCap,
                     observed: format!("max_tokens {m} exceeds the cap {}", run.max_tokens),
                 });
                 break;
@@ -724,7 +723,7 @@ fn cost(obs: &Observation, run: &RunFacts<'_>, out: &mut Vec<Violation>) {
         out.push(Violation {
             invariant: Invariant::Cost,
             severity: Severity::Medium,
-            kind: "prompt_over_cap".into(),
+            kind: ViolationKind::PromptOverCap,
             observed: format!(
                 "a {}-byte prompt went upstream; the cap is {}",
                 c.prompt_bytes, run.upstream_prompt_bytes
