@@ -14,8 +14,13 @@ if [ ! -x .venv/bin/python3 ]; then
 fi
 .venv/bin/python3 -m pip install --quiet --disable-pip-version-check \
   -r tests/requirements.txt -r examples/flask/requirements.txt \
-  -r examples/webapp/requirements.txt
+  -r examples/webapp/requirements.txt \
+  -r examples/precision/flask_pyjwt/requirements.txt \
+  -r examples/precision/fastapi_pyjwt/requirements.txt
 export PATH="$PWD/.venv/bin:$PATH"
+# The Express precision target (node >= 20 and npm; its exact dependencies from the lock file).
+scripts/ensure-apt.sh npm
+(cd examples/precision/express_jsonwebtoken && npm ci --no-audit --no-fund --loglevel=error)
 # chromium (headless) renders the HTML report in its browser test.
 scripts/ensure-apt.sh chromium
 export CONFAB_REQUIRE_TOOLS=1
