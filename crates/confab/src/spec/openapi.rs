@@ -636,8 +636,16 @@ mod tests {
         let names: Vec<(&str, bool)> = eps.iter().map(|e| (e.method.as_str(), e.llm)).collect();
         assert_eq!(names, [("GET", false), ("POST", true)], "{eps:?}");
         assert_eq!(left_out.len(), 2, "{left_out:?}");
-        assert!(left_out.iter().any(|o| o.starts_with("GET /health (public")));
-        assert!(left_out.iter().any(|o| o.starts_with("DELETE /chats/{id} (destructive")));
+        assert!(
+            left_out
+                .iter()
+                .any(|o| o.starts_with("GET /health (public"))
+        );
+        assert!(
+            left_out
+                .iter()
+                .any(|o| o.starts_with("DELETE /chats/{id} (destructive"))
+        );
         let all = Include {
             public: true,
             destructive: true,
