@@ -280,7 +280,6 @@ pub fn models_json(models: &[String]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ToolCall;
 
     #[test]
     fn parses_system_blocks_tools_and_results() {
@@ -313,25 +312,7 @@ mod tests {
             prompt_bytes: 40,
             ..ChatRequest::default()
         };
-        for turn in [
-            ModelTurn::Text {
-                content: "héllo wörld, a longer answer".into(),
-            },
-            ModelTurn::ToolCalls {
-                tool_calls: vec![
-                    ToolCall {
-                        id: "call_1".into(),
-                        name: "delete_doc".into(),
-                        arguments: json!({"id": "doc-b1"}),
-                    },
-                    ToolCall {
-                        id: "call_2".into(),
-                        name: "fetch_url".into(),
-                        arguments: json!({"url": "http://127.0.0.1:9/x", "n": [1, 2]}),
-                    },
-                ],
-            },
-        ] {
+        for turn in crate::wire::sample_turns() {
             let sse = sse_body(1, &req, &turn);
             let decoded = decode_sse(&sse).expect("well-formed");
             assert_eq!(decoded, message_json(1, &req, &turn));

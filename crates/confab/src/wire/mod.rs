@@ -603,6 +603,31 @@ fn fix_json(v: &mut Value, fix: &dyn Fn(&str) -> String) {
     }
 }
 
+/// The turns every dialect's stream-reassembly test streams: non-ASCII text (cut inside a
+/// character by a small chunk size), and two parallel tool calls with nested arguments.
+#[cfg(test)]
+pub(crate) fn sample_turns() -> [ModelTurn; 2] {
+    [
+        ModelTurn::Text {
+            content: "héllo wörld, a longer answer".into(),
+        },
+        ModelTurn::ToolCalls {
+            tool_calls: vec![
+                ToolCall {
+                    id: "call_1".into(),
+                    name: "delete_doc".into(),
+                    arguments: json!({"id": "doc-b1"}),
+                },
+                ToolCall {
+                    id: "call_2".into(),
+                    name: "fetch_url".into(),
+                    arguments: json!({"url": "http://127.0.0.1:9/x", "n": [1, 2]}),
+                },
+            ],
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,26 +651,7 @@ mod tests {
 
     #[test]
     fn sse_reassembles_to_the_json_message() {
-        let turns = [
-            ModelTurn::Text {
-                content: "héllo wörld, a longer answer".into(),
-            },
-            ModelTurn::ToolCalls {
-                tool_calls: vec![
-                    ToolCall {
-                        id: "call_1".into(),
-                        name: "delete_doc".into(),
-                        arguments: json!({"id": "doc-b1"}),
-                    },
-                    ToolCall {
-                        id: "call_2".into(),
-                        name: "fetch_url".into(),
-                        arguments: json!({"url": "http://127.0.0.1:9/x"}),
-                    },
-                ],
-            },
-        ];
-        for turn in turns {
+        for turn in sample_turns() {
             let sse = sse_body("id", "m", &turn, true);
             assert!(sse.ends_with("data: [DONE]\n\n"));
             let decoded = decode_sse(&sse).expect("well-formed");

@@ -259,7 +259,6 @@ fn fnv(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ToolCall;
 
     #[test]
     fn parses_chat_and_generate() {
@@ -295,18 +294,7 @@ mod tests {
             prompt_bytes: 12,
             ..ChatRequest::default()
         };
-        for turn in [
-            ModelTurn::Text {
-                content: "héllo wörld, a longer answer".into(),
-            },
-            ModelTurn::ToolCalls {
-                tool_calls: vec![ToolCall {
-                    id: "call_1".into(),
-                    name: "delete_doc".into(),
-                    arguments: json!({"id": "doc-b1"}),
-                }],
-            },
-        ] {
+        for turn in crate::wire::sample_turns() {
             let streamed = decode_ndjson(&chat_ndjson(&req, &turn)).expect("well-formed");
             assert_eq!(streamed, chat_json(&req, &turn));
             let streamed = decode_ndjson(&generate_ndjson(&req, &turn)).expect("well-formed");

@@ -295,7 +295,6 @@ pub fn decode_sse(body: &str) -> Option<Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ToolCall;
 
     #[test]
     fn parses_instructions_items_tools_and_outputs() {
@@ -330,25 +329,7 @@ mod tests {
             model: "m".into(),
             ..ChatRequest::default()
         };
-        for turn in [
-            ModelTurn::Text {
-                content: "héllo wörld, a longer answer".into(),
-            },
-            ModelTurn::ToolCalls {
-                tool_calls: vec![
-                    ToolCall {
-                        id: "call_1".into(),
-                        name: "delete_doc".into(),
-                        arguments: json!({"id": "doc-b1"}),
-                    },
-                    ToolCall {
-                        id: "call_2".into(),
-                        name: "fetch_url".into(),
-                        arguments: json!({"url": "http://127.0.0.1:9/x"}),
-                    },
-                ],
-            },
-        ] {
+        for turn in crate::wire::sample_turns() {
             let sse = sse_body(3, &req, &turn);
             assert!(sse.starts_with("event: response.created\n"));
             let items = decode_sse(&sse).expect("well-formed");
