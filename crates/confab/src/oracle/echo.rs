@@ -175,6 +175,9 @@ pub(super) fn echo(
         (true, false) => SecretName::QueryToken,
         (true, true) => SecretName::QueryTokenSignature,
     };
+    // Encoded once per check, not once per place searched.
+    let shown_forms: Vec<(&String, [String; 4])> =
+        shown.iter().map(|c| (c, credential_forms(c))).collect();
     let find_all = |shared: &Scrubber, text: &str| -> Vec<(SecretName, String)> {
         let mut found: Vec<(SecretName, String)> = shared
             .find(text.as_bytes())
@@ -191,11 +194,8 @@ pub(super) fn echo(
                     .map(|f| (token_name(f.label), f.description)),
             );
         }
-        for c in &shown {
-            if let Some(form) = credential_forms(c)
-                .iter()
-                .position(|f| text.contains(f.as_str()))
-            {
+        for (c, forms) in &shown_forms {
+            if let Some(form) = forms.iter().position(|f| text.contains(f.as_str())) {
                 let how = ["raw", "base64", "hex", "percent-encoded"][form];
                 found.push((
                     SecretName::ShownCredential,
