@@ -40,7 +40,7 @@ async fn each_planted_flaw_is_found_under_its_invariant() {
         let flaws = Flaws::only(info.name).expect("catalogue name");
         let report = campaign(flaws, 250, 100 + i as u64).await;
         let primary = info.invariants[0];
-        if !report.findings.iter().any(|f| f.invariant.id() == primary) {
+        if !report.findings.iter().any(|f| f.invariant == primary) {
             let seen: Vec<String> = report
                 .findings
                 .iter()

@@ -2,6 +2,7 @@
 //! each one must trip. A campaign against the vulnerable form proves confab finds every one;
 //! against the hardened form (no flaw) it proves confab reports nothing.
 
+use confab_target::Invariant;
 use std::fmt;
 
 /// One planted flaw: its stable name, what it does, and the invariants it trips.
@@ -10,7 +11,7 @@ pub struct FlawInfo {
     /// The stable name, as `CONFAB_REFERENCE_FLAWS` and reports use it.
     pub name: &'static str,
     /// The invariants it trips (AUTHN, AGENCY, ECHO, …).
-    pub invariants: &'static [&'static str],
+    pub invariants: &'static [Invariant],
     /// What the flawed target does.
     pub description: &'static str,
 }
@@ -19,68 +20,68 @@ pub struct FlawInfo {
 pub const CATALOGUE: [FlawInfo; 13] = [
     FlawInfo {
         name: "comma_scopes",
-        invariants: &["AUTHZ", "AGREE"],
+        invariants: &[Invariant::Authz, Invariant::Agree],
         description: "splits the scope claim on commas (and spaces), so `docs:read,docs:write` \
                       grants docs:read",
     },
     FlawInfo {
         name: "skip_claim_checks",
-        invariants: &["AUTHN", "AGREE"],
+        invariants: &[Invariant::Authn, Invariant::Agree],
         description: "verifies the signature only: expired tokens, wrong iss and aud accepted",
     },
     FlawInfo {
         name: "idor_read",
-        invariants: &["OWNERSHIP"],
+        invariants: &[Invariant::Ownership],
         description: "GET /docs/{id} serves any document, whoever owns it",
     },
     FlawInfo {
         name: "trust_llm_ids",
-        invariants: &["PROVENANCE", "OWNERSHIP"],
+        invariants: &[Invariant::Provenance, Invariant::Ownership],
         description: "executes tool calls on any id the model proposes and returns any content",
     },
     FlawInfo {
         name: "all_tools",
-        invariants: &["AGENCY"],
+        invariants: &[Invariant::Agency],
         description: "executes update_doc, delete_doc and fetch_url from a read endpoint",
     },
     FlawInfo {
         name: "follow_any_url",
-        invariants: &["AGENCY"],
+        invariants: &[Invariant::Agency],
         description: "fetch_url to any URL, forwarding the caller's bearer token",
     },
     FlawInfo {
         name: "token_to_model",
-        invariants: &["ECHO"],
+        invariants: &[Invariant::Echo],
         description: "puts the caller's token into the system prompt sent upstream",
     },
     FlawInfo {
         name: "token_in_errors",
-        invariants: &["ECHO"],
+        invariants: &[Invariant::Echo],
         description: "echoes the raw Authorization header in 4xx error bodies",
     },
     FlawInfo {
         name: "log_token",
-        invariants: &["ECHO"],
+        invariants: &[Invariant::Echo],
         description: "logs the Authorization header",
     },
     FlawInfo {
         name: "llm_before_auth",
-        invariants: &["UNAUTH_LLM", "AUTHN"],
+        invariants: &[Invariant::UnauthLlm, Invariant::Authn],
         description: "calls the model on /assist before checking the token",
     },
     FlawInfo {
         name: "no_call_cap",
-        invariants: &["COST"],
+        invariants: &[Invariant::Cost],
         description: "loops on tool calls with no cap on model calls",
     },
     FlawInfo {
         name: "crash_on_bad_body",
-        invariants: &["ROBUST"],
+        invariants: &[Invariant::Robust],
         description: "a missing or malformed JSON body or field answers 500",
     },
     FlawInfo {
         name: "echo_model_output",
-        invariants: &["ECHO"],
+        invariants: &[Invariant::Echo],
         description: "returns the model's text unscrubbed",
     },
 ];

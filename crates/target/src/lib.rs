@@ -20,9 +20,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod invariant;
 mod log;
 mod outbound;
 
+pub use invariant::Invariant;
 pub use log::{LogWriter, TargetLog};
 pub use outbound::{
     DOWNSTREAM_PORT, DOWNSTREAM_URL, MODEL_BASE_URL, Outbound, OutboundError, as_on_the_wire,
