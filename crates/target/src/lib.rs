@@ -15,7 +15,10 @@
 //!   function, with no socket; the service's outbound calls go to the fake model and the sink
 //!   as function calls too ([`Outbound::in_process`]).
 //!
-//! This crate depends only on the guard and the HTTP types: a target (such as
+//! It also defines [`Invariant`], the ids of what confab checks, so that a target can name the
+//! invariants it means to break without the harness (confab re-exports it from its oracle).
+//!
+//! This crate depends only on the guard, the HTTP types and serde: a target (such as
 //! `confab-reference-target`) depends on it and never on the harness.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
