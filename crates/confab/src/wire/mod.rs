@@ -228,7 +228,7 @@ impl ToolCall {
 pub enum ModelTurn {
     /// An assistant message with text content (`finish_reason: "stop"`).
     Text {
-        /// The content.
+        /// The message text the target receives as the model's answer.
         content: String,
     },
     /// An assistant message with tool calls and null content (`finish_reason: "tool_calls"`).
