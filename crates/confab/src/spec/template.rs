@@ -66,7 +66,8 @@ pub struct Vars<'a> {
     pub response: Option<&'a serde_json::Value>,
 }
 
-/// A known placeholder that had no value where it was used.
+/// A known placeholder that had no value where it was used; it holds the name without braces
+/// (`setup.alice_chat`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unresolved(pub String);
 

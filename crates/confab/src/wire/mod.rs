@@ -287,7 +287,8 @@ pub struct ChatRequest {
     pub prompt_bytes: usize,
 }
 
-/// Why a body is not a chat completion.
+/// Why a model-API request body could not be read, whatever its dialect (the fake model
+/// records such a call as malformed and answers 400 with that API's error body).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WireError {
     /// The body does not parse as JSON; the parser's message.
