@@ -15,11 +15,13 @@ use std::process::ExitCode;
 /// The spec the demo runs on (also in the repository as examples/specs/docs-hs256.toml).
 const EMBEDDED_SPEC: &str = include_str!("../../examples/specs/docs-hs256.toml");
 
+/// The options of `confab demo`.
 #[derive(clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Cases per form of the target.
     #[arg(long, default_value_t = 400)]
     cases: u64,
+    /// Same seed, same cases, same findings.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Show each finding's case and curl line.
@@ -36,7 +38,10 @@ pub struct DemoArgs {
 const HARDENED: &str = include_str!("../../examples/reference/hardened.toml");
 const VULNERABLE: &str = include_str!("../../examples/reference/vulnerable.toml");
 
-pub fn run(args: DemoArgs) -> ExitCode {
+/// Runs the demo: exit 0 when the hardened target has nothing above low and the vulnerable
+/// one has findings (with `--tokens`: when the guard agrees with every label), 1 when not, 2
+/// when confab could not run.
+pub(crate) fn run(args: DemoArgs) -> ExitCode {
     if args.tokens {
         return token_table(args.variants);
     }

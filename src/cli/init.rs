@@ -8,33 +8,36 @@ use confab::spec::{Spec, parse_errors};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The options of `confab init`.
 #[derive(clap::Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Where to write the spec.
     #[arg(long, default_value = "confab.toml")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Overwrite the file if it exists.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     /// Fill the endpoints from this OpenAPI 3 document (JSON or YAML).
     #[arg(long, value_name = "FILE")]
-    pub openapi: Option<PathBuf>,
+    pub(crate) openapi: Option<PathBuf>,
     /// With --openapi: also the operations that take no credentials.
     #[arg(long)]
-    pub include_public: bool,
+    pub(crate) include_public: bool,
     /// With --openapi: also DELETE operations (a scan would delete data).
     #[arg(long)]
-    pub include_destructive: bool,
+    pub(crate) include_destructive: bool,
 }
 
+/// The options of `confab check-spec`.
 #[derive(clap::Args)]
-pub struct CheckSpecArgs {
+pub(crate) struct CheckSpecArgs {
     /// The spec to check.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
 }
 
-/// One `[[endpoint]]` entry to write.
-pub fn init(args: InitArgs) -> ExitCode {
+/// Writes the skeleton: exit 0 when written, 2 when the OpenAPI document cannot be used or
+/// the file cannot be written (or exists, without `--force`).
+pub(crate) fn init(args: InitArgs) -> ExitCode {
     let (endpoints, origin, public) = match &args.openapi {
         None => (default_endpoints(), None, Vec::new()),
         Some(path) => match read_openapi(
@@ -84,7 +87,9 @@ pub fn init(args: InitArgs) -> ExitCode {
     }
 }
 
-pub fn check_spec(args: CheckSpecArgs) -> ExitCode {
+/// Checks a spec: every problem on stderr as `error:`/`warning: file:line: key: message`; exit
+/// 0 when nothing keeps it from scanning (warnings allowed), 2 otherwise.
+pub(crate) fn check_spec(args: CheckSpecArgs) -> ExitCode {
     let spec = match Spec::load(&args.file) {
         Ok(s) => s,
         Err(first) => {

@@ -9,20 +9,22 @@
 use confab_reference_target::{Flaws, Mode, ReferenceConfig, try_router};
 use std::process::ExitCode;
 
+/// The options of `confab reference-target`; each overrides its environment variable.
 #[derive(clap::Args)]
-pub struct ReferenceTargetArgs {
+pub(crate) struct ReferenceTargetArgs {
     /// The port to listen on (on 127.0.0.1); default: $PORT.
     #[arg(long)]
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// `hardened` or `vulnerable`; default: $CONFAB_REFERENCE_MODE, else hardened.
     #[arg(long)]
-    pub mode: Option<String>,
+    pub(crate) mode: Option<String>,
     /// Comma-separated flaws to plant instead of the mode's (e.g. `idor_read,log_token`).
     #[arg(long)]
-    pub flaws: Option<String>,
+    pub(crate) flaws: Option<String>,
 }
 
-pub fn run(args: ReferenceTargetArgs) -> ExitCode {
+/// Serves the reference target until SIGTERM or Ctrl-C.
+pub(crate) fn run(args: ReferenceTargetArgs) -> ExitCode {
     let mut cfg = match ReferenceConfig::from_env() {
         Ok(c) => c,
         Err(e) => return super::fail("reference-target", &e),

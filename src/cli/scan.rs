@@ -13,8 +13,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// `--format`: the main output's format (the library's [`confab::report::Format`], as a
+/// command-line value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// The terminal summary.
     Text,
     /// `{"findings": [...], "stats": {...}, "gate": {...}}`.
@@ -45,9 +47,11 @@ impl From<Format> for confab::report::Format {
     }
 }
 
-/// The lowest severity that fails the run.
+/// `--fail-on`: the lowest severity that fails the run (`low`, `medium`, `high`: the
+/// [`Severity`] of the same name). The variants carry no doc comments on purpose: clap would
+/// print them as the values' help.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailOn {
+pub(crate) enum FailOn {
     Low,
     Medium,
     High,
@@ -65,9 +69,11 @@ impl From<FailOn> for Severity {
 
 /// `--shard i/n`: this run takes the cases whose index is `i` modulo `n` (0 ≤ i < n).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u64,
-    pub count: u64,
+pub(crate) struct Shard {
+    /// `i`: which shard this run is, from 0.
+    pub(crate) index: u64,
+    /// `n`: how many shards the campaign is split into (at least 1).
+    pub(crate) count: u64,
 }
 
 impl std::str::FromStr for Shard {
@@ -98,80 +104,82 @@ impl std::str::FromStr for Shard {
     }
 }
 
+/// The options of `confab scan`.
 #[derive(clap::Args)]
-pub struct ScanArgs {
+pub(crate) struct ScanArgs {
     /// The target spec (TOML; see README: writing a spec).
     #[arg(long)]
-    pub spec: PathBuf,
+    pub(crate) spec: PathBuf,
     /// Cases to run after the baselines (the budget; with --shard, of the whole campaign).
     #[arg(long, default_value_t = 200)]
-    pub cases: u64,
+    pub(crate) cases: u64,
     /// Same seed, same cases, same findings.
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Only this endpoint (repeatable).
     #[arg(long = "endpoint")]
-    pub endpoints: Vec<String>,
+    pub(crate) endpoints: Vec<String>,
     /// Format of the main output, written to --out (or stdout).
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub(crate) format: Format,
     /// Write the main output here instead of stdout.
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Also write the JSON report here (any combination of --out-* in one run).
     #[arg(long, value_name = "PATH")]
-    pub out_json: Option<PathBuf>,
+    pub(crate) out_json: Option<PathBuf>,
     /// Also write SARIF 2.1.0 here.
     #[arg(long, value_name = "PATH")]
-    pub out_sarif: Option<PathBuf>,
+    pub(crate) out_sarif: Option<PathBuf>,
     /// Also write JUnit XML here.
     #[arg(long, value_name = "PATH")]
-    pub out_junit: Option<PathBuf>,
+    pub(crate) out_junit: Option<PathBuf>,
     /// Also write the HTML report here (one self-contained file).
     #[arg(long, value_name = "PATH")]
-    pub out_html: Option<PathBuf>,
+    pub(crate) out_html: Option<PathBuf>,
     /// Exit 1 only for findings at or above this severity (default: any finding).
     #[arg(long, value_enum, default_value_t = FailOn::Low)]
-    pub fail_on: FailOn,
+    pub(crate) fail_on: FailOn,
     /// Known findings (a file written by --write-baseline, or a JSON report): reported as
     /// baselined, never failing the run (repeatable).
     #[arg(long, value_name = "FILE")]
-    pub baseline: Vec<PathBuf>,
+    pub(crate) baseline: Vec<PathBuf>,
     /// Write the fingerprints of this run's findings here, as a baseline.
     #[arg(long, value_name = "FILE")]
-    pub write_baseline: Option<PathBuf>,
+    pub(crate) write_baseline: Option<PathBuf>,
     /// Run only shard i of n (0-based): the cases whose index is i modulo n. The n shards of
     /// one --seed and --cases together run exactly the cases of the unsharded campaign.
     #[arg(long, value_name = "i/n")]
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// Print the planned cases (one JSON object per line) and exit without running anything.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Where replay files of findings go.
     #[arg(long, default_value = ".confab/replays")]
-    pub replay_dir: PathBuf,
+    pub(crate) replay_dir: PathBuf,
     /// Show each finding's case and curl line.
     #[arg(short, long)]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
     /// No progress output, no summary on stderr.
     #[arg(short, long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Run to the end even when an `llm = true` endpoint never calls the model (otherwise the
     /// reports are written, with the warning, and confab exits 2).
     #[arg(long)]
-    pub allow_no_model: bool,
+    pub(crate) allow_no_model: bool,
 }
 
+/// The options of `confab replay`.
 #[derive(clap::Args)]
-pub struct ReplayArgs {
+pub(crate) struct ReplayArgs {
     /// A replay file written by `confab scan`.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// The spec to run it against (default: the one recorded in the file).
     #[arg(long)]
-    pub spec: Option<PathBuf>,
+    pub(crate) spec: Option<PathBuf>,
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -183,7 +191,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default: warnings and errors;
 /// `-q`: errors only). E.g. `RUST_LOG=confab=debug confab scan ...`.
-pub fn init_logging(quiet: bool) {
+pub(crate) fn init_logging(quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if quiet { "error" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -198,28 +206,37 @@ pub fn init_logging(quiet: bool) {
 /// The cases a campaign with these options runs, in order: `(case index, recipe)`, with each
 /// recipe's endpoint mapped onto the endpoints the campaign covers. The harness plans the
 /// same way; sharding keeps the indices `i % n == k`.
-pub fn planned_cases(spec: &Spec, options: &Options) -> Vec<(u64, CaseRecipe)> {
+pub(crate) fn planned_cases(spec: &Spec, options: &Options) -> Vec<(u64, CaseRecipe)> {
     campaign::planned(spec, options)
 }
 
 /// What SARIF and JUnit need from the spec: its path and the covered endpoints' lines.
-pub fn spec_context(spec: &Spec, path: &Path, only: &[String]) -> SpecContext {
+pub(crate) fn spec_context(spec: &Spec, path: &Path, only: &[String]) -> SpecContext {
     SpecContext::from_spec(spec, path, only)
 }
 
-/// Where the outputs of a scan go.
-pub struct Outputs {
-    pub format: Format,
-    pub out: Option<PathBuf>,
-    pub json: Option<PathBuf>,
-    pub sarif: Option<PathBuf>,
-    pub junit: Option<PathBuf>,
-    pub html: Option<PathBuf>,
-    pub write_baseline: Option<PathBuf>,
-    pub verbose: bool,
-    pub quiet: bool,
+/// Where the outputs of a scan go (from [`ScanArgs`]).
+pub(crate) struct Outputs {
+    /// `--format`: the main output's format.
+    pub(crate) format: Format,
+    /// `--out`: the main output's file; `None`: stdout.
+    pub(crate) out: Option<PathBuf>,
+    /// `--out-json`: also the JSON report here.
+    pub(crate) json: Option<PathBuf>,
+    /// `--out-sarif`: also SARIF 2.1.0 here.
+    pub(crate) sarif: Option<PathBuf>,
+    /// `--out-junit`: also JUnit XML here.
+    pub(crate) junit: Option<PathBuf>,
+    /// `--out-html`: also the HTML page here.
+    pub(crate) html: Option<PathBuf>,
+    /// `--write-baseline`: the findings' fingerprints here.
+    pub(crate) write_baseline: Option<PathBuf>,
+    /// `--verbose`: each finding's case and curl line in the text output.
+    pub(crate) verbose: bool,
+    /// `--quiet`: no summary on stderr.
+    pub(crate) quiet: bool,
     /// What the HTML report masks besides its built-in patterns: the spec's literal secrets.
-    pub masking: Masking,
+    pub(crate) masking: Masking,
 }
 
 impl Outputs {
@@ -306,7 +323,10 @@ fn progress() -> (campaign::Progress, Option<indicatif::ProgressBar>) {
     }
 }
 
-pub fn scan(args: ScanArgs) -> ExitCode {
+/// Runs a campaign and writes its outputs: exit 0 when the gate passes, 1 when findings fail
+/// it, 2 when confab could not run (or an `llm = true` endpoint never called the model,
+/// without `--allow-no-model`).
+pub(crate) fn scan(args: ScanArgs) -> ExitCode {
     init_logging(args.quiet);
     let spec = match Spec::load(&args.spec) {
         Ok(s) => s,
@@ -423,17 +443,18 @@ fn dry_run(spec: &Spec, planned: &[(u64, CaseRecipe)]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn fail_campaign(e: &CampaignError) -> ExitCode {
+/// Reports a campaign that could not run, and returns exit code 2.
+pub(crate) fn fail_campaign(e: &CampaignError) -> ExitCode {
     super::fail("scan", e)
 }
 
 /// What the HTML report masks for this spec (see [`Masking::for_spec`]).
-pub fn masking(spec: &Spec) -> Masking {
+pub(crate) fn masking(spec: &Spec) -> Masking {
     Masking::for_spec(spec)
 }
 
 /// Renders the report in one format under the gate.
-pub fn render(
+pub(crate) fn render(
     report: &Report,
     format: Format,
     gate: &Gate,
@@ -459,7 +480,7 @@ fn write(path: &Path, text: &str, what: &str) -> Result<(), ExitCode> {
 
 /// Writes every output and returns 0 (the gate passes), 1 (findings fail it) or 2 (an output
 /// could not be written).
-pub fn emit(report: &Report, outputs: &Outputs, gate: &Gate, ctx: &SpecContext) -> ExitCode {
+pub(crate) fn emit(report: &Report, outputs: &Outputs, gate: &Gate, ctx: &SpecContext) -> ExitCode {
     let main = match render(report, outputs.format, gate, ctx, outputs) {
         Ok(t) => t,
         Err(e) => return super::fail(&format!("scan: {}", outputs.format.name()), &e),
@@ -523,7 +544,9 @@ pub fn emit(report: &Report, outputs: &Outputs, gate: &Gate, ctx: &SpecContext) 
     }
 }
 
-pub fn replay(args: ReplayArgs) -> ExitCode {
+/// Reruns one finding's exchange: exit 0 when it no longer reproduces, 1 when it does, 2 when
+/// confab could not run.
+pub(crate) fn replay(args: ReplayArgs) -> ExitCode {
     init_logging(false);
     let file: ReplayFile = match std::fs::read_to_string(&args.file)
         .map_err(|e| e.to_string())

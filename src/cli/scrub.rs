@@ -11,31 +11,34 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The options of `confab scrub`: what to redact besides the built-in credential and PII
+/// rules.
 #[derive(clap::Args)]
-pub struct ScrubArgs {
+pub(crate) struct ScrubArgs {
     /// Target spec whose registered secrets (LLM API key, JWT secret, ...) are redacted.
     #[arg(long, value_name = "SPEC.toml")]
-    pub spec: Option<PathBuf>,
+    pub(crate) spec: Option<PathBuf>,
     /// A secret to redact with its encodings (repeatable). A three-segment JWT also registers
     /// its signature. Note that command lines are visible to other local users; prefer
     /// --secret-env.
     #[arg(long = "secret", value_name = "VALUE")]
-    pub secrets: Vec<String>,
+    pub(crate) secrets: Vec<String>,
     /// Name of an environment variable holding a secret to redact (repeatable).
     #[arg(long = "secret-env", value_name = "NAME")]
-    pub secret_envs: Vec<String>,
+    pub(crate) secret_envs: Vec<String>,
     /// A file holding a system prompt whose long verbatim spans are redacted (repeatable).
     #[arg(long = "system-prompt", value_name = "FILE")]
-    pub system_prompts: Vec<PathBuf>,
+    pub(crate) system_prompts: Vec<PathBuf>,
     /// How many consecutive words of a system prompt count as a leak.
     #[arg(long, value_name = "N", default_value_t = 8)]
-    pub prompt_words: usize,
+    pub(crate) prompt_words: usize,
     /// Where to write findings, one JSON object per line (default: stderr).
     #[arg(long, value_name = "FILE")]
-    pub findings: Option<PathBuf>,
+    pub(crate) findings: Option<PathBuf>,
 }
 
-pub fn run(args: ScrubArgs) -> ExitCode {
+/// Scrubs stdin to stdout (exit codes in the module doc).
+pub(crate) fn run(args: ScrubArgs) -> ExitCode {
     let scrubber = match build(&args) {
         Ok(s) => s,
         Err(e) => return super::fail("scrub", &e),

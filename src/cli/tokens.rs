@@ -10,8 +10,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The options of `confab tokens`.
 #[derive(clap::Args)]
-pub struct TokensArgs {
+pub(crate) struct TokensArgs {
     /// Target spec with private key material in [auth].
     #[arg(long)]
     spec: PathBuf,
@@ -36,7 +37,9 @@ pub struct TokensArgs {
     labels: Option<PathBuf>,
 }
 
-pub fn run(args: TokensArgs) -> ExitCode {
+/// Writes the token lines to stdout (and the labels to `--labels`): exit 0, or 2 when the
+/// spec cannot mint, a `--family` is unknown or an output cannot be written.
+pub(crate) fn run(args: TokensArgs) -> ExitCode {
     let required = ScopeSet::parse(&args.scope);
     let ctx = match Spec::load(&args.spec).and_then(|s| MintContext::for_spec(&s, required)) {
         Ok(c) => c,

@@ -13,8 +13,9 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The options of `confab verify`.
 #[derive(clap::Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// Target spec whose [auth] section configures the guard.
     #[arg(long)]
     spec: PathBuf,
@@ -39,7 +40,7 @@ struct Line<'a> {
 }
 
 /// Exit 0 when every header was accepted, 1 when any was refused, 2 when confab could not run.
-pub fn run(args: VerifyArgs) -> ExitCode {
+pub(crate) fn run(args: VerifyArgs) -> ExitCode {
     let guard = match Spec::load(&args.spec).and_then(|s| s.guard()) {
         Ok(g) => g,
         Err(e) => return super::fail("verify", &e),

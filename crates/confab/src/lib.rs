@@ -11,10 +11,12 @@
 //! * [`guard`]: the reference guard (RFC 6750 / 7519 / 8725 bearer-token checks), usable on its
 //!   own in front of any Rust service.
 //!
-//! Inside, the modules follow the data flow of `docs/ARCHITECTURE.md` §2: [`generators`] (`src/gen/`)
-//! make cases with their ground truth, [`spec`] describes the target, [`harness`] runs cases
-//! (the fake model, the sink, the target process or service), [`oracle`] checks each exchange
-//! against the invariants, [`report`] turns findings into text, JSON, SARIF and JUnit.
+//! Inside, the modules follow the data flow of `docs/ARCHITECTURE.md` §2: [`generators`] make
+//! cases with their ground truth, [`spec`] describes the target, [`harness`] runs cases (the
+//! fake model, the sink, the target process or service) and records each exchange as an
+//! [`observation`], [`wire`] is the model APIs the fake model speaks, [`oracle`] checks each
+//! exchange against the invariants, [`triage`] groups violations into findings, and [`report`]
+//! turns findings into text, JSON, SARIF, JUnit and HTML.
 #![forbid(unsafe_code)]
 
 pub mod generators;

@@ -68,7 +68,9 @@ impl Server {
         self.addr
     }
 
-    /// Stops accepting, lets in-flight requests finish (at most two seconds), and returns.
+    /// Stops accepting, lets in-flight requests finish (at most two seconds), then aborts the
+    /// server task and returns. axum serves each connection in a task of its own, which the
+    /// abort does not reach: a handler that never returns keeps its connection open.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -147,4 +149,115 @@ pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    use tokio::sync::Notify;
+
+    /// Counts its live copies. axum clones a handler into the router it serves and into each
+    /// connection's router, so the count falls when a holder of the router is dropped.
+    struct Live(Arc<AtomicUsize>);
+
+    impl Live {
+        fn new(count: Arc<AtomicUsize>) -> Live {
+            count.fetch_add(1, Ordering::SeqCst);
+            Live(count)
+        }
+    }
+
+    impl Clone for Live {
+        fn clone(&self) -> Self {
+            Live::new(self.0.clone())
+        }
+    }
+
+    impl Drop for Live {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Sets its flag when dropped: lives inside the request's handler future.
+    struct SetOnDrop(Arc<AtomicBool>);
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A request whose handler never returns keeps graceful shutdown from ever completing:
+    /// `shutdown` must then stop the server task itself rather than leave it running,
+    /// detached, for the rest of the process (one such task per run would pile up in a
+    /// long property-test session).
+    #[tokio::test]
+    async fn shutdown_aborts_a_server_whose_graceful_shutdown_never_completes() {
+        let live = Arc::new(AtomicUsize::new(0));
+        let copy = Live::new(live.clone());
+        let entered = Arc::new(Notify::new());
+        let handler_dropped = Arc::new(AtomicBool::new(false));
+        let router = {
+            let entered = entered.clone();
+            let handler_dropped = handler_dropped.clone();
+            Router::new().route(
+                "/",
+                get(move || {
+                    let _ = &copy;
+                    let entered = entered.clone();
+                    let guard = SetOnDrop(handler_dropped.clone());
+                    async move {
+                        let _guard = guard;
+                        entered.notify_one();
+                        std::future::pending::<()>().await;
+                    }
+                }),
+            )
+        };
+        let Ok(server) = Server::start(router).await else {
+            panic!("the server starts on loopback");
+        };
+        let Ok(mut client) = tokio::net::TcpStream::connect(server.addr()).await else {
+            panic!("the server accepts");
+        };
+        let sent = client
+            .write_all(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+            .await;
+        assert!(sent.is_ok(), "the request is sent");
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), entered.notified())
+                .await
+                .is_ok(),
+            "the handler runs"
+        );
+        // Held now by the server task's router, the connection's and the request in flight.
+        let before = live.load(Ordering::SeqCst);
+
+        // Waits out the two-second grace period: the request is still in flight.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+                .await
+                .is_ok(),
+            "shutdown returns after its grace period"
+        );
+        // An abort takes effect when the scheduler next reaches the task.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while live.load(Ordering::SeqCst) >= before && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            live.load(Ordering::SeqCst) < before,
+            "the server task still holds its router after shutdown: it was left running"
+        );
+        // Still pending: graceful shutdown cannot have completed, so only the abort could
+        // have ended the server task.
+        assert!(!handler_dropped.load(Ordering::SeqCst));
+        drop(client);
+    }
 }

@@ -22,7 +22,8 @@ pub struct Options {
     pub concurrency: usize,
     /// Only these endpoints (by name); empty for all.
     pub endpoints: Vec<String>,
-    /// Run only the cases with `index % n == i`.
+    /// `(i, n)`, `i < n`: run only the cases with `index % n == i` (`--shard i/n`); `None`
+    /// runs them all.
     pub shard: Option<(u64, u64)>,
     /// Where replay files go; `None` writes none.
     pub replay_dir: Option<PathBuf>,

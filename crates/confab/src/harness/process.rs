@@ -39,7 +39,7 @@ pub enum TargetError {
     NotReady {
         /// The `ready` path.
         ready: String,
-        /// The timeout.
+        /// How long confab waited: `[target] startup_timeout_s`.
         seconds: u64,
         /// The last answer or transport error seen.
         last: String,

@@ -52,10 +52,14 @@ pub enum CampaignError {
     /// The target could not be started, exited, or never answered its `ready` path.
     #[error("{0}")]
     Target(#[from] TargetError),
-    /// One of confab's own loopback servers (or its HTTP client) could not start.
+    /// One of confab's own parts could not start: a loopback server (the fake model, the
+    /// sink), a free port for the target, its HTTP client, the async runtime, or a Rust
+    /// target's builder.
     #[error("cannot start confab's {what} on loopback: {source}")]
     Bind {
+        /// Which part (`"fake model"`, `"HTTP client"`, `"in-process target"`, …).
         what: &'static str,
+        /// The I/O error, or the builder's message wrapped as one.
         source: std::io::Error,
     },
     /// A section `confab scan` needs is missing from the spec.
@@ -67,7 +71,13 @@ pub enum CampaignError {
     /// A login or a `[[setup]]` step failed: names the key (`setup[3]`, `principal[1].login`)
     /// and what the target answered (tokens and secrets masked).
     #[error("{key}: {message}")]
-    Setup { key: String, message: String },
+    Setup {
+        /// The spec key of the failing step or login.
+        key: String,
+        /// What went wrong: a `{setup.NAME}` no step saves, an unknown principal, or the
+        /// expected status and what the target answered (status and a body excerpt).
+        message: String,
+    },
     /// Every baseline was refused: the spec does not describe how the target authenticates.
     #[error(
         "the target refused every valid request ({tried} tried; first: {first}). \
@@ -76,14 +86,21 @@ pub enum CampaignError {
          principals' claims hold what it requires (or give each principal a login, so its \
          tokens start from the app's own), and that [[principal]] scopes cover the endpoints' scopes."
     )]
-    RefusesValid { tried: usize, first: String },
+    RefusesValid {
+        /// How many baselines (valid requests) were sent.
+        tried: usize,
+        /// The first refusal: the request and the target's status and body excerpt.
+        first: String,
+    },
     /// Cancelled (Ctrl-C): everything confab started was stopped.
     #[error("interrupted")]
     Interrupted,
     /// A replay file or report could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file that could not be written.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
 }

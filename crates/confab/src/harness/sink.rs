@@ -22,7 +22,9 @@ pub const ATTACKER_PREFIX: &str = "/attacker";
 /// A resource the sink serves.
 #[derive(Clone, Debug)]
 pub struct Resource {
+    /// Its id: one of a principal's `owns` entries, served at `[downstream] resource`.
     pub id: String,
+    /// The `[[principal]] name` that owns it.
     pub owner: String,
     /// The unique text that proves this resource's content reached a response.
     pub marker: String,
@@ -34,8 +36,10 @@ pub struct Resource {
 pub struct SinkCase {
     /// The bearer token the case's request carries.
     pub token: Option<String>,
+    /// The case's nonce: a request whose URI or body holds it belongs to the case.
     pub nonce: String,
-    /// Extra text appended to a document's content when this case reads it.
+    /// `(resource id, text)`: text appended to that resource's content when this case reads
+    /// it (an indirect prompt injection).
     pub document_text: Option<(String, String)>,
 }
 
@@ -122,10 +126,13 @@ impl Sink {
         self.port
     }
 
+    /// The resources it serves, in no particular order.
     pub fn resources(&self) -> impl Iterator<Item = &Resource> {
         self.shared.resources.values()
     }
 
+    /// Arms a case: from now on requests that carry its token or nonce are recorded under
+    /// `case_id` until [`Sink::take`].
     pub fn register(&self, case_id: u64, case: SinkCase) {
         lock(&self.shared.cases).insert(case_id, (case, Vec::new()));
     }
@@ -151,6 +158,7 @@ impl Sink {
         std::mem::take(&mut *lock(&self.shared.unattributed))
     }
 
+    /// Stops the loopback server, if it has one (see [`super::Server::shutdown`]).
     pub async fn shutdown(self) {
         if let Some(server) = self.server {
             server.shutdown().await;

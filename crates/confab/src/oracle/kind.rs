@@ -18,7 +18,9 @@ pub enum SecretName {
     BearerTokenSignature,
     /// The signature segment alone of a [`SecretName::QueryToken`].
     QueryTokenSignature,
+    /// The model API key confab handed the target (`{llm_api_key}`), a canary.
     LlmApiKey,
+    /// The HMAC signing secret of `[auth] secret` (a generated `{jwt_secret}` or a literal).
     SigningKey,
     /// Long verbatim spans of the system prompt.
     SystemPrompt,
@@ -27,6 +29,7 @@ pub enum SecretName {
 }
 
 impl SecretName {
+    /// Every secret name, for code that walks them all (parsing kinds back).
     pub const ALL: [SecretName; 8] = [
         SecretName::BearerToken,
         SecretName::QueryToken,
@@ -52,6 +55,7 @@ impl SecretName {
         }
     }
 
+    /// The secret whose [`SecretName::label`] is `label`; `None` for any other text.
     pub fn from_label(label: &str) -> Option<SecretName> {
         SecretName::ALL.into_iter().find(|s| s.label() == label)
     }
@@ -60,12 +64,17 @@ impl SecretName {
 /// Where a secret showed up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Place {
+    /// The body of the target's response (a streamed body reassembled as a client reads it).
     ResponseBody,
+    /// The target's response headers.
     ResponseHeaders,
+    /// What the target printed (a process's stdout and stderr, or a Rust target's
+    /// `TargetLog`) for this case.
     TargetLogs,
 }
 
 impl Place {
+    /// Every place, for code that walks them all (parsing kinds back).
     pub const ALL: [Place; 3] = [
         Place::ResponseBody,
         Place::ResponseHeaders,
@@ -95,36 +104,70 @@ impl Place {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ViolationKind {
     // ROBUST
+    /// ROBUST `server_error`: the target answered 5xx (a 502/503/504 only counts when the
+    /// fake model was not scripted to fail).
     ServerError,
+    /// ROBUST `hang`: no response within `[limits] request_timeout_ms`.
     Hang,
+    /// ROBUST `no_response`: the connection closed or failed before a response.
     NoResponse,
     // AUTHN, AUTHZ, UNAUTH_LLM, AGREE
-    /// The target accepted a request the guard rejects for this reason.
+    /// AUTHN `accepted_<reason>`: the target accepted a request the guard rejects for this
+    /// reason.
     Accepted(Rejection),
+    /// AUTHN or AUTHZ `status_not_rfc6750`: refused, but with another 4xx than RFC 6750's for
+    /// the reason (and not one the request's body explains).
     StatusNotRfc6750,
+    /// AUTHN `model_called_before_auth`: a request the guard rejects caused a model call.
     ModelCalledBeforeAuth,
+    /// AUTHN `downstream_called_before_auth`: a refused request the guard rejects still
+    /// caused a downstream request.
     DownstreamCalledBeforeAuth,
+    /// UNAUTH_LLM `model_called_without_token`: a request without bearer credentials to an
+    /// `llm = true` endpoint caused a model call.
     ModelCalledWithoutToken,
+    /// AUTHZ `missing_scope_accepted`: a valid token without the endpoint's `scope` was served.
     MissingScopeAccepted,
-    /// A principal outside the endpoint's `allow` list was served.
+    /// AUTHZ `principal_not_allowed_accepted`: a principal outside the endpoint's `allow` list
+    /// was served.
     PrincipalNotAllowedAccepted,
+    /// AGREE `valid_request_refused`: the guard accepts the token for the principal's own
+    /// resource, and the target refused it.
     ValidRequestRefused,
     // PROVENANCE, OWNERSHIP
+    /// PROVENANCE `model_id_of_another_tenant`: a downstream request used a resource id only
+    /// the model supplied, and the resource exists (another principal's).
     ModelIdOfAnotherTenant,
+    /// PROVENANCE `model_invented_id`: a downstream request used an id only the model
+    /// supplied, of no existing resource.
     ModelInventedId,
+    /// OWNERSHIP `other_tenant_content`: the response carries the content marker of a
+    /// resource another principal owns.
     OtherTenantContent,
     // AGENCY
+    /// AGENCY `token_sent_to_foreign_host`: a request to the attacker host (a URL the model
+    /// invented) carried the caller's bearer token.
     TokenSentToForeignHost,
+    /// AGENCY `request_to_invented_url`: the target requested a URL the model invented.
     RequestToInventedUrl,
-    /// A downstream call with this method (lower case) outside the endpoint's capabilities.
+    /// AGENCY `capability_exceeded_<method>`: a downstream call with this method (lower case)
+    /// outside the endpoint's `capabilities`.
     CapabilityExceeded(String),
     // ECHO
+    /// ECHO `<secret>_in_<place>`: the secret showed up in the response or the logs.
     SecretIn(SecretName, Place),
+    /// ECHO `<secret>_sent_upstream`: the secret was in a prompt the target sent the model.
     SecretSentUpstream(SecretName),
     // COST
+    /// COST `model_calls_over_cap`: one request caused more model calls than `[limits]
+    /// llm_calls_per_request`.
     ModelCallsOverCap,
+    /// COST `max_tokens_unset`: a model call asked for no output cap.
     MaxTokensUnset,
+    /// COST `max_tokens_over_cap`: a model call asked for more than `[limits] max_tokens`.
     MaxTokensOverCap,
+    /// COST `prompt_over_cap`: a prompt sent upstream was larger than `[limits]
+    /// upstream_prompt_bytes`.
     PromptOverCap,
     /// A kind this build does not know (a report from another version); kept verbatim.
     Other(String),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 /// is not a stream. JSON events contribute their string fields, each field's pieces joined in
 /// order (so `{"type":"delta","text":"…"}` gives the text whole, not interleaved with
 /// `delta`); other payloads are joined as they are.
-pub fn reassemble(obs: &Observation) -> Option<String> {
+pub(crate) fn reassemble(obs: &Observation) -> Option<String> {
     let body = obs.response_body.as_str();
     let content_type = obs.header("content-type").unwrap_or_default();
     let sse = content_type.contains("text/event-stream")

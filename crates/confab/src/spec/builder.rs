@@ -59,10 +59,13 @@ impl Endpoint {
         }
     }
 
+    /// A GET endpoint named `name` at `path` (which may hold `{resource}`).
     pub fn get(name: impl Into<String>, path: impl Into<String>) -> Endpoint {
         Endpoint::new(name, "GET", path)
     }
 
+    /// A POST endpoint named `name` at `path`; give it a body with `{prompt}` to send cases'
+    /// prompts.
     pub fn post(name: impl Into<String>, path: impl Into<String>) -> Endpoint {
         Endpoint::new(name, "POST", path)
     }
@@ -199,21 +202,25 @@ impl SpecBuilder {
         self
     }
 
+    /// `[auth] issuer`: the `iss` the service requires, and confab puts in valid tokens.
     pub fn issuer(mut self, iss: impl Into<String>) -> SpecBuilder {
         self.auth.issuer = Some(iss.into());
         self
     }
 
+    /// `[auth] audience`: the `aud` the service requires, and confab puts in valid tokens.
     pub fn audience(mut self, aud: impl Into<String>) -> SpecBuilder {
         self.auth.audience = Some(aud.into());
         self
     }
 
+    /// Adds a `[[principal]]`: a caller confab mints tokens for.
     pub fn principal(mut self, principal: Principal) -> SpecBuilder {
         self.principals.push(principal);
         self
     }
 
+    /// Adds an `[[endpoint]]`: an operation cases are sent to.
     pub fn endpoint(mut self, endpoint: Endpoint) -> SpecBuilder {
         self.endpoints.push(endpoint);
         self

@@ -9,7 +9,9 @@ use crate::guard::ScopeSet;
 /// A problem of a spec: an error keeps `confab scan` from running, a warning makes its
 /// campaign weaker than it could be.
 pub struct Problem {
+    /// True for an error (`confab check-spec` exits 2), false for a warning.
     pub error: bool,
+    /// What is wrong, with the file, line and key it is at.
     pub detail: SpecError,
 }
 

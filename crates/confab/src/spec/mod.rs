@@ -29,19 +29,27 @@ pub const JWT_SECRET_PLACEHOLDER: &str = "{jwt_secret}";
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
+    /// `[target]`: how to start the target or where it runs; `None` in a spec that only
+    /// `confab verify` and `confab scrub` read.
     pub target: Option<Target>,
+    /// `[auth]`: how the target verifies tokens, and so how confab mints them.
     pub auth: AuthConfig,
+    /// `[[principal]]`: the callers, in spec order.
     #[serde(default, rename = "principal")]
     pub principals: Vec<Principal>,
+    /// `[[endpoint]]`: the operations cases are sent to, in spec order.
     #[serde(default, rename = "endpoint")]
     pub endpoints: Vec<Endpoint>,
     /// `[[setup]]`: requests run once, in order, before the baselines.
     #[serde(default)]
     pub setup: Vec<SetupStep>,
+    /// `[downstream]`: the resource route the sink serves; `None` when the target calls
+    /// nothing but the model.
     pub downstream: Option<Downstream>,
     /// `[llm]`: what the fake model lists.
     #[serde(default)]
     pub llm: Llm,
+    /// `[limits]`: the COST caps and the per-request timeout (defaults when absent).
     #[serde(default)]
     pub limits: Limits,
     /// The folder key files are read from: the spec's own folder.
@@ -75,9 +83,16 @@ pub use confab_target::encode_path_segment;
 /// What is wrong with a spec, and where: the file, the line (when known) and the key.
 #[derive(Clone, Debug)]
 pub struct SpecError {
+    /// Where the spec came from: its file path, or the Rust source line a [`SpecBuilder`]
+    /// was built at.
     pub origin: String,
+    /// The 1-based line in the spec's text; `None` for a spec built in Rust, a file that could
+    /// not be read, or a key that is not written in the text (a missing section).
     pub line: Option<usize>,
+    /// The dotted key at fault (`auth.leeway_s`, `endpoint[1].path`, indexes from 0); `None`
+    /// when no one key is.
     pub key: Option<String>,
+    /// What is wrong, in plain words.
     pub message: String,
 }
 

@@ -70,13 +70,20 @@ impl Llm {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
+    /// `llm_calls_per_request`: the most model calls one client request may cause (COST;
+    /// default 4). Past it the fake model records the overrun and ends the tool-call loop.
     #[serde(default = "default_llm_calls")]
     pub llm_calls_per_request: u32,
+    /// `max_tokens`: the largest `max_tokens` (or `max_completion_tokens`, `max_output_tokens`,
+    /// `num_predict`) a model call may request (COST; default 2048).
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u64,
+    /// `upstream_prompt_bytes`: the largest prompt one model call may send, in bytes of its
+    /// messages' text (COST; default 32 KiB).
     #[serde(default = "default_prompt_bytes")]
     pub upstream_prompt_bytes: usize,
-    /// Per-request timeout; a request that takes longer is a hang (ROBUST).
+    /// `request_timeout_ms`: per-request timeout in milliseconds (default 10 000); a request
+    /// that takes longer is a hang (ROBUST).
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
 }
@@ -108,19 +115,25 @@ fn default_request_timeout_ms() -> u64 {
 /// An HTTP method a spec may name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 pub enum Method {
+    /// `"GET"`.
     #[serde(rename = "GET")]
     Get,
+    /// `"POST"`.
     #[serde(rename = "POST")]
     Post,
+    /// `"PUT"`.
     #[serde(rename = "PUT")]
     Put,
+    /// `"PATCH"`.
     #[serde(rename = "PATCH")]
     Patch,
+    /// `"DELETE"`.
     #[serde(rename = "DELETE")]
     Delete,
 }
 
 impl Method {
+    /// Every method a spec may name.
     pub const ALL: [Method; 5] = [
         Method::Get,
         Method::Post,
@@ -129,6 +142,7 @@ impl Method {
         Method::Delete,
     ];
 
+    /// The method as a spec writes it (upper case).
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
@@ -184,8 +198,10 @@ pub(super) enum OwnsSpec {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    /// `method` (default POST).
     #[serde(default = "post")]
     pub method: Method,
+    /// `path`: the login route on the target, sent without a bearer token.
     pub path: String,
     /// A JSON body.
     pub body: Option<toml::Table>,
@@ -204,6 +220,7 @@ fn default_token_pointer() -> String {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Principal {
+    /// `name`: how endpoints' `allow`, setup steps' `as` and findings refer to it.
     pub name: String,
     /// Space-separated scopes its tokens carry (none for an app that authorizes by role).
     #[serde(default)]
@@ -287,16 +304,21 @@ pub struct SetupStep {
     /// The principal whose token the step carries; absent: no token.
     #[serde(rename = "as")]
     pub as_: Option<String>,
+    /// `method` (default POST).
     #[serde(default = "post")]
     pub method: Method,
+    /// `path`: the target route, placeholders allowed (`{setup.NAME}` of earlier steps).
     pub path: String,
+    /// `body`: a JSON body, placeholders allowed (`{uuid}`, `{marker}`, `{setup.NAME}`).
     pub body: Option<toml::Table>,
+    /// `form`: an `application/x-www-form-urlencoded` body instead.
     pub form: Option<toml::Table>,
     /// A JSON body from a file beside the spec.
     pub body_file: Option<PathBuf>,
     /// The file's JSON, read when the spec is loaded.
     #[serde(skip)]
     pub body_file_json: Option<serde_json::Value>,
+    /// `headers`: extra request headers, placeholders allowed.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// The status the step must answer (default: any 2xx).
@@ -310,11 +332,16 @@ pub struct SetupStep {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Follow {
+    /// `method` (default GET).
     #[serde(default = "get")]
     pub method: Method,
+    /// `path`: may read the first answer through `{response./json/pointer}`.
     pub path: String,
+    /// `body`: a JSON body; `{response./pointer}` allowed.
     pub body: Option<toml::Table>,
+    /// `form`: an `application/x-www-form-urlencoded` body instead.
     pub form: Option<toml::Table>,
+    /// `headers`: extra request headers for the second request.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
 }
@@ -331,14 +358,22 @@ fn yes() -> bool {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
+    /// `name`: how findings and reports refer to it.
     pub name: String,
+    /// `method`: required.
     pub method: Method,
+    /// `path`: the route; `{resource}` is the case's resource id, percent-encoded as one
+    /// segment (or as a query component after `?`).
     pub path: String,
     /// The scopes a caller needs (space-separated; none by default).
     #[serde(default)]
     pub scope: String,
+    /// `llm = true`: the endpoint calls the model, so model-output and prompt cases target it
+    /// and UNAUTH_LLM applies.
     #[serde(default)]
     pub llm: bool,
+    /// `capabilities`: everything it may do downstream, as `"METHOD /path/{id}"` routes or tool
+    /// names; anything else the sink sees is an AGENCY finding.
     #[serde(default)]
     pub capabilities: Vec<String>,
     /// The JSON body; string values may hold `{prompt}` and `{resource}`.
@@ -347,6 +382,7 @@ pub struct Endpoint {
     pub form: Option<toml::Table>,
     /// A JSON body from a file beside the spec.
     pub body_file: Option<PathBuf>,
+    /// The file's JSON, read when the spec is loaded.
     #[serde(skip)]
     pub body_file_json: Option<serde_json::Value>,
     /// Only these principals may call it: every other must be refused (AUTHZ).

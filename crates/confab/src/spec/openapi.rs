@@ -4,12 +4,20 @@
 use serde_json::Value;
 use std::fmt::Write as _;
 
+/// One `[[endpoint]]` entry `confab init` writes: taken from an OpenAPI operation, or one of
+/// the skeleton's examples. The user is expected to review it (its `notes` say what to check).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EndpointDraft {
+    /// `name`: the operation's `operationId` in snake case, else `method_path`; made unique.
     pub name: String,
+    /// `method`, upper case.
     pub method: String,
+    /// `path`: the first path parameter becomes `{resource}`, later ones their example value.
     pub path: String,
+    /// `scope`: the first non-empty scope list of the operation's (else the document's)
+    /// `security`, space-separated; empty when it names none.
     pub scope: String,
+    /// `llm`: the operation mentions a model or assistant and takes a prompt in its body.
     pub llm: bool,
     /// (key, template) pairs of the JSON body; empty for no body.
     pub body: Vec<(String, String)>,
@@ -17,6 +25,8 @@ pub struct EndpointDraft {
     pub notes: Vec<String>,
 }
 
+/// The example endpoints of a skeleton written without `--openapi`: a plain read and an
+/// assistant that reaches the model.
 pub fn default_endpoints() -> Vec<EndpointDraft> {
     vec![
         EndpointDraft {

@@ -53,14 +53,21 @@ pub enum Place {
 /// case's (`prompt`, `resource`), the setup step's `marker`, and a first response (`follow`).
 #[derive(Clone, Default)]
 pub struct Vars<'a> {
+    /// The run's values by name (`port`, `llm_base_url`, `jwt_secret`, `setup.NAME`, …);
+    /// `None` where the run has not started (rendering a case without one).
     pub run: Option<&'a BTreeMap<String, String>>,
+    /// `{prompt}`: the case's prompt; `None` outside an endpoint's request.
     pub prompt: Option<&'a str>,
+    /// `{resource}`: the case's resource id; `None` outside an endpoint's request.
     pub resource: Option<&'a str>,
+    /// `{marker}`: the setup step's ownership marker; `None` outside `[[setup]]`.
     pub marker: Option<&'a str>,
+    /// The first answer's JSON, read by `{response./pointer}`; `None` outside `follow`.
     pub response: Option<&'a serde_json::Value>,
 }
 
-/// A known placeholder that had no value where it was used.
+/// A known placeholder that had no value where it was used; it holds the name without braces
+/// (`setup.alice_chat`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unresolved(pub String);
 

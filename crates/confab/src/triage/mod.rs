@@ -59,7 +59,7 @@ pub struct Reproduce {
     pub replay: Option<String>,
 }
 
-/// Run statistics.
+/// Counts over a campaign, as every report's summary shows them (`stats` in the JSON report).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Stats {
     /// Every case run, the baselines included.

@@ -27,6 +27,7 @@ pub const MAX_INPUTS: usize = 2048;
 /// What an embeddings request carries.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EmbeddingsRequest {
+    /// The requested model name, echoed in the answer; any name is accepted.
     pub model: String,
     /// Each input as text (token arrays as their numbers' JSON text).
     pub inputs: Vec<String>,

@@ -228,7 +228,7 @@ impl ToolCall {
 pub enum ModelTurn {
     /// An assistant message with text content (`finish_reason: "stop"`).
     Text {
-        /// The content.
+        /// The message text the target receives as the model's answer.
         content: String,
     },
     /// An assistant message with tool calls and null content (`finish_reason: "tool_calls"`).
@@ -260,14 +260,22 @@ impl ModelTurn {
     }
 }
 
-/// What the fake model reads from a chat-completion request.
+/// What the fake model reads from a generation request, whatever the dialect (each dialect's
+/// parser fills the same fields).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChatRequest {
+    /// The requested model name, echoed in the answer (`confab-model` when absent); any name is
+    /// accepted.
     pub model: String,
+    /// `stream: true`: answer as server-sent events (or NDJSON for Ollama).
     pub stream: bool,
+    /// `stream_options.include_usage: true`: end the stream with a usage chunk.
     pub include_usage: bool,
-    /// `max_tokens`, else `max_completion_tokens`.
+    /// The requested output cap, for COST: `max_tokens`, else `max_completion_tokens`
+    /// (`max_output_tokens` in Responses, `options.num_predict` in Ollama); `None` if absent.
     pub max_tokens: Option<u64>,
+    /// The declared tools, in chat completions' `{"type": "function", "function": {"name",
+    /// "parameters"}}` shape whatever the dialect: the tools a fabricated output may call.
     pub tools: Vec<Value>,
     /// System (and developer) message contents, joined by newlines.
     pub system_prompt: String,
@@ -279,17 +287,28 @@ pub struct ChatRequest {
     pub prompt_bytes: usize,
 }
 
-/// Why a body is not a chat completion.
+/// Why a model-API request body could not be read, whatever its dialect (the fake model
+/// records such a call as malformed and answers 400 with that API's error body).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WireError {
+    /// The body does not parse as JSON; the parser's message.
     #[error("body is not JSON: {0}")]
     NotJson(String),
+    /// A chat request (chat completions, Anthropic Messages, Ollama chat) without a
+    /// `messages` array.
     #[error("`messages` is missing or not an array")]
     NoMessages,
+    /// The message at this index (from 0) of `messages` (or of a Responses `input` array) has
+    /// no string `role`.
     #[error("message {0} has no string `role`")]
     BadRole(usize),
+    /// A Responses or embeddings request whose `input` is missing, of the wrong type or (for
+    /// embeddings) longer than [`embeddings::MAX_INPUTS`]; or an Ollama generate body that is
+    /// not an object.
     #[error("`input` is missing or neither a string nor an array")]
     NoInput,
+    /// The item at this index (from 0) of a Responses or embeddings `input` array has the
+    /// wrong type.
     #[error("input item {0} is not an object")]
     BadItem(usize),
 }
