@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// An HTTP request as recorded by the fake LLM or the sink.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecordedRequest {
+    /// The request method as sent (`GET`, `POST`, …).
     pub method: String,
     /// The request target as sent: origin-form `/path?query`, or absolute-form when the target
     /// used the sink as its proxy.
@@ -42,6 +43,7 @@ impl RecordedRequest {
 /// One call the target made to the fake model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LlmCall {
+    /// The call as the fake model received it.
     pub request: RecordedRequest,
     /// The call's position among this case's calls (0 for the first).
     pub index: u32,
@@ -73,7 +75,9 @@ pub enum SinkHost {
 /// One request the target made to the sink.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SinkRequest {
+    /// Which host the target addressed: the downstream API or the attacker host.
     pub host: SinkHost,
+    /// The request as the sink received it.
     pub request: RecordedRequest,
     /// The resource id, when the path matched `[downstream] resource`.
     pub resource: Option<String>,
@@ -86,13 +90,19 @@ pub struct SinkRequest {
 pub struct Observation {
     /// The response status; `None` when there was no response (connection error or timeout).
     pub status: Option<u16>,
+    /// Response headers, names lower-cased, values lossily decoded.
     pub response_headers: Vec<(String, String)>,
+    /// The response body, lossily decoded as UTF-8 (at most 64 MiB is read).
     pub response_body: String,
+    /// Milliseconds from sending the request to the end of the response (or the timeout).
     pub elapsed_ms: u64,
+    /// No response came within `[limits] request_timeout_ms`.
     pub timed_out: bool,
     /// A transport error, when there was no response.
     pub transport_error: Option<String>,
+    /// The calls the target made to the fake model for this case, in order.
     pub llm_calls: Vec<LlmCall>,
+    /// The requests the target made to the downstream API or the attacker host, in order.
     pub sink_requests: Vec<SinkRequest>,
     /// Target log lines (stdout and stderr) attributed to this case.
     pub logs: Vec<String>,
@@ -110,7 +120,9 @@ pub struct Observation {
 /// (docs/ARCHITECTURE.md §4). `None` where no response came.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Differential {
+    /// The status under the principal's valid token.
     pub valid: Option<u16>,
+    /// The status with no credential at all.
     pub none: Option<u16>,
 }
 

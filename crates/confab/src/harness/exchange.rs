@@ -22,10 +22,15 @@ use std::time::{Duration, Instant};
 /// The outcome of one case.
 #[derive(Clone)]
 pub struct Exchange {
+    /// What the case was: endpoint, principal, token, prompt, scripted model output.
     pub plan: CasePlan,
+    /// The reference guard's decision on the case's credential.
     pub verdict: Result<Authenticated, Rejection>,
+    /// What the harness saw: the response, model calls, downstream requests, log lines.
     pub observation: Observation,
+    /// What the oracle found in it (empty when every invariant held).
     pub violations: Vec<Violation>,
+    /// A `curl` command that resends the request, with secrets replaced by placeholders.
     pub curl: String,
 }
 

@@ -175,6 +175,8 @@ impl FakeLlm {
         std::mem::take(&mut *lock(&self.shared.unattributed))
     }
 
+    /// Stops serving (see [`super::Server::shutdown`]); a fake model that was never served
+    /// has nothing to stop.
     pub async fn shutdown(self) {
         if let Some(server) = self.server {
             server.shutdown().await;

@@ -23,12 +23,18 @@ pub use confab_target::Invariant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// A strictness note: accepting it gives an attacker nothing they did not have (a
+    /// holder's own token in another form, an RFC status rule).
     Low,
+    /// A policy the issuer set was ignored (lifetime, audience, issuer, scope) for a token
+    /// the issuer made, or the system prompt leaked.
     Medium,
+    /// An attacker gains access, data or a secret with nothing but what they can make alone.
     High,
 }
 
 impl Severity {
+    /// The binding lower-case name used in reports (`low`, `medium`, `high`).
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Low => "low",
@@ -47,7 +53,9 @@ impl fmt::Display for Severity {
 /// One violated invariant in one exchange.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Violation {
+    /// The invariant that did not hold.
     pub invariant: Invariant,
+    /// How much it gives an attacker.
     pub severity: Severity,
     /// A short stable key within the invariant (serialised as e.g. `accepted_alg_none`);
     /// findings with the same invariant, endpoint and kind are grouped.
@@ -73,10 +81,13 @@ impl Violation {
 
 /// What the oracle knows about the case (all plain data).
 pub struct CaseFacts<'a> {
+    /// The endpoint's `name` in the spec.
     pub endpoint_name: &'a str,
     /// The endpoint reaches the model.
     pub llm: bool,
+    /// The endpoint's `capabilities` (`GET /docs/{id}`, …): the downstream calls it may make.
     pub capabilities: &'a [String],
+    /// The token family the case's credential was made by.
     pub token_family: TokenFamily,
     /// The caller's bearer token, if the case carried one (in any form).
     pub token: Option<&'a str>,
@@ -110,12 +121,17 @@ impl CaseFacts<'_> {
 
 /// What the oracle knows about the run.
 pub struct RunFacts<'a> {
+    /// The model key the run gave the target (`{llm_api_key}`): never to be echoed.
     pub llm_api_key: &'a Secret,
+    /// The token-signing secret, for HMAC issuers: never to be echoed.
     pub signing_secret: Option<&'a Secret>,
     /// `(resource id, owner, content marker)` of every resource the sink serves.
     pub resources: &'a [(String, String, String)],
+    /// `[limits] llm_calls_per_request`: the COST cap on model calls per request.
     pub llm_calls_per_request: u32,
+    /// `[limits] max_tokens`: the COST cap on `max_tokens` a call may ask for.
     pub max_tokens: u64,
+    /// `[limits] upstream_prompt_bytes`: the COST cap on one prompt's size.
     pub upstream_prompt_bytes: usize,
     /// The run's cached ECHO finders.
     pub echo: &'a EchoFinders,
