@@ -153,13 +153,13 @@ impl Default for OutputContext {
 impl OutputContext {
     /// Whether an id or URL is supplied by the context (see the module's rule); a value that
     /// is not is invented.
-    pub fn knows_value(&self, value: &str) -> bool {
+    pub(crate) fn knows_value(&self, value: &str) -> bool {
         self.own_ids.iter().any(|own| own == value)
             || (value.chars().count() >= MIN_TRACEABLE_CHARS && self.sent.contain(value))
     }
 
     /// Whether the target declared a tool with exactly this name.
-    pub fn declares_tool(&self, name: &str) -> bool {
+    pub(crate) fn declares_tool(&self, name: &str) -> bool {
         self.tools.iter().any(|tool| tool.name == name)
     }
 }
@@ -189,7 +189,7 @@ fn credential_detector(entropy: bool) -> Option<&'static crate::guard::scrub::Sc
 /// system prompt (and the entropy rule there too) and in the tool results it passed on.
 /// Values the run planted itself (the caller's token, the keys, document markers) are not
 /// counted: they have names of their own, or are the caller's own content.
-pub fn shown_credentials(
+pub(crate) fn shown_credentials(
     system_prompt: &str,
     tool_results: &[String],
     planted: &[&str],

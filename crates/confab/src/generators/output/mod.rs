@@ -46,7 +46,7 @@
 //!
 //! * `context`: what an output is fabricated from ([`OutputContext`]: the caller's ids, the
 //!   declared tools, the texts sent) and which credentials the target showed the model
-//!   ([`shown_credentials`]).
+//!   (`shown_credentials`).
 //! * `script`: what comes out ([`FabricatedOutput`], its [`Invented`] ground truth, the
 //!   [`Echo`]es and their encodings), and the URL grammar that decides what a script holds.
 //! * `recipe`: the families and channels and the [`OutputRecipe`] that picks among them,
@@ -62,9 +62,8 @@ mod context;
 mod recipe;
 mod script;
 
-pub use context::{
-    DeclaredTool, OutputContext, ParamKind, SentTexts, ToolParam, shown_credentials,
-};
+pub(crate) use context::shown_credentials;
+pub use context::{DeclaredTool, OutputContext, ParamKind, SentTexts, ToolParam};
 pub use recipe::{Channel, OutputFamily, OutputRecipe, outputs};
 pub use script::{Echo, EchoEncoding, EchoSource, FabricatedOutput, Invented, ModelTurn, ToolCall};
 

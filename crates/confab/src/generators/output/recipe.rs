@@ -124,7 +124,7 @@ pub struct OutputRecipe {
     pub pick: u8,
     /// Echo encoding (echo family; made URL-safe where the echo sits in a URL).
     pub encoding: EchoEncoding,
-    /// Runaway chains: how many calls past the cap (modulo [`RUNAWAY_EXTRA_MAX`], plus one).
+    /// Runaway chains: how many calls past the cap (modulo [`RUNAWAY_EXTRA_MAX`](super::RUNAWAY_EXTRA_MAX), plus one).
     pub extra_calls: u8,
     /// Source of fresh ids, call ids and span offsets.
     pub seed: u64,

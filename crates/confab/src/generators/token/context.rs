@@ -17,6 +17,7 @@ pub const ATTACKER_BASE: &str = "http://attacker.test";
 pub struct TokenPrincipal {
     /// The value of its subject claim.
     pub sub: String,
+    /// The scopes its valid tokens carry.
     pub scope: ScopeSet,
     /// The claims its tokens start from: a login token's (re-signed), else none beyond the
     /// registered ones. `[auth.claims]` and the principal's `claims` are merged in already.
@@ -44,10 +45,19 @@ pub struct MintContext {
     /// `key`, parsed once for signing.
     pub(super) trusted: PreparedKey,
     pub(super) attacker: AttackerKeys,
+    /// The `iss` valid tokens carry (`[auth] issuer`); `None`: the guard checks no issuer, so
+    /// a wrong or missing one is accepted.
     pub issuer: Option<String>,
+    /// The `aud` valid tokens carry (`[auth] audience`); `None`: the guard checks no
+    /// audience, so a wrong or missing one is accepted.
     pub audience: Option<String>,
+    /// The `typ` header the guard requires (`[auth] typ`, e.g. `at+jwt`); `None`: tokens say
+    /// `JWT` and any type is accepted.
     pub typ: Option<String>,
+    /// The clock leeway the guard allows, in seconds: expired and not-yet-valid tokens are
+    /// minted past it, so a correct guard refuses them.
     pub leeway_s: u64,
+    /// The guard's size cap, in bytes: oversized tokens are minted just past it.
     pub max_token_bytes: usize,
     /// True when the guard has a `kid` map (then unknown `kid`s are refused outright).
     pub has_kid_map: bool,
@@ -67,8 +77,10 @@ pub struct MintContext {
 /// A problem building a [`MintContext`].
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
+    /// No caller to mint for: the spec names no principal.
     #[error("no principals: give at least one [[principal]]")]
     NoPrincipals,
+    /// A key embedded in confab did not parse: a build bug, not a spec problem.
     #[error("embedded attacker key unusable: {0}")]
     AttackerKey(String),
 }
@@ -201,12 +213,12 @@ impl MintContext {
 
 impl MintContext {
     /// The callers tokens are minted for (at least one).
-    pub fn principals(&self) -> &[TokenPrincipal] {
+    pub(crate) fn principals(&self) -> &[TokenPrincipal] {
         &self.principals
     }
 
     /// Replaces caller `i` (after its login: its tokens then start from the login's claims).
-    pub fn set_principal(&mut self, i: usize, principal: TokenPrincipal) {
+    pub(crate) fn set_principal(&mut self, i: usize, principal: TokenPrincipal) {
         if let Some(p) = self.principals.get_mut(i) {
             *p = principal;
         }

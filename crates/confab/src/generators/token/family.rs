@@ -146,6 +146,8 @@ pub enum TokenFamily {
 }
 
 impl TokenFamily {
+    /// Every family, in declaration order: what [`super::token_recipe`] draws from and what
+    /// reports list.
     pub const ALL: [TokenFamily; 49] = [
         TokenFamily::Valid,
         TokenFamily::ValidAudienceArray,
@@ -265,7 +267,7 @@ impl TokenFamily {
     /// The guard accepts this family only through a widespread but non-standard convention
     /// (`scp` arrays instead of RFC 8693's `scope`): a target that reads only the standard
     /// claim and refuses it is not wrong, so its refusal is no finding.
-    pub fn accepted_by_convention_only(self) -> bool {
+    pub(crate) fn accepted_by_convention_only(self) -> bool {
         self == TokenFamily::ValidScpArray
     }
 }
@@ -284,6 +286,7 @@ pub enum MadeBy {
 }
 
 impl MadeBy {
+    /// The stable snake_case label (the serde name) reports show.
     pub fn name(self) -> &'static str {
         match self {
             MadeBy::Nothing => "nothing",

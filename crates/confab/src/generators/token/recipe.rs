@@ -15,13 +15,22 @@ use serde_json::json;
 /// What a correct guard decides for a case (authentication and the endpoint's scope).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expected {
-    Accept { sub: String, scopes: ScopeSet },
+    /// The request gets through to the endpoint.
+    Accept {
+        /// Who the guard must say the caller is.
+        sub: String,
+        /// The scopes the guard must grant.
+        scopes: ScopeSet,
+    },
+    /// The request is refused, for this reason (which fixes the status and the
+    /// `WWW-Authenticate` error a correct guard sends).
     Reject(Rejection),
 }
 
 /// One generated request credential with its ground truth.
 #[derive(Clone, PartialEq)]
 pub struct TokenCase {
+    /// The family it was minted as.
     pub family: TokenFamily,
     /// The `Authorization` header values to send: none, one, or several.
     pub authorization: Vec<String>,
@@ -29,6 +38,7 @@ pub struct TokenCase {
     pub query_token: Option<String>,
     /// The compact JWT inside, if there is one (so reports and scrubbers can register it).
     pub token: Option<String>,
+    /// What a correct guard decides for it.
     pub expect: Expected,
 }
 
@@ -57,6 +67,7 @@ impl TokenCase {
     Clone, Copy, Debug, PartialEq, Eq, arbitrary::Arbitrary, serde::Serialize, serde::Deserialize,
 )]
 pub struct TokenRecipe {
+    /// Which family to mint.
     pub family: TokenFamily,
     /// Which principal (modulo their number).
     pub principal: u32,
@@ -64,6 +75,7 @@ pub struct TokenRecipe {
     pub variant: u8,
     /// How far past a time boundary, in seconds.
     pub skew_s: u16,
+    /// The token's `jti`, so tokens of one campaign differ (and a changed claim is fresh).
     pub jti: u32,
 }
 
