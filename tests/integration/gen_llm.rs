@@ -285,7 +285,8 @@ fn corpus_seeds() -> Vec<(String, String)> {
     seeds
 }
 
-/// Rewrites corpus/prompts and corpus/outputs: `cargo test --test gen_llm -- --ignored`.
+/// Rewrites corpus/prompts and corpus/outputs:
+/// `cargo test --test integration gen_llm::write_corpus_seeds -- --ignored`.
 #[test]
 #[ignore = "writes files: run by hand after changing the catalogue"]
 fn write_corpus_seeds() {
