@@ -12,6 +12,8 @@ mod dialects;
 mod flask_campaigns;
 mod fuzz_corpus;
 mod gen_llm;
+mod gen_llm_outputs;
+mod gen_llm_prompts;
 mod guard_tokens;
 mod harness_smoke;
 mod in_process;

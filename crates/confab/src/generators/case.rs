@@ -3,7 +3,7 @@
 //!
 //! A [`CaseRecipe`] is small numbers and sub-recipes (it shrinks, serializes into replay
 //! files, and is derived from `(seed, index)` alone, so `--shard i/n` splits a campaign
-//! exactly); [`CaseRecipe::plan`] turns it into a concrete [`CasePlan`] for one run.
+//! exactly); `CaseRecipe::plan` turns it into a concrete [`CasePlan`] for one run.
 
 use super::output::{Channel, EchoEncoding, OutputFamily, OutputRecipe};
 use super::prompt::{Placement, PromptContext, PromptRecipe};
@@ -46,6 +46,7 @@ pub enum BodyMutation {
 }
 
 impl BodyMutation {
+    /// The stable snake_case label reports show.
     pub fn name(self) -> &'static str {
         match self {
             BodyMutation::Intact => "intact",
@@ -96,7 +97,9 @@ pub struct CaseRecipe {
     pub endpoint: u32,
     /// Index into the spec's principals (modulo their number).
     pub principal: u32,
+    /// The credential the request carries (its principal is replaced by `principal`).
     pub token: TokenRecipe,
+    /// Which resource id the request names.
     pub resource: ResourcePick,
     /// `None`: a plain request ("Summarize document …").
     pub prompt: Option<PromptRecipe>,
@@ -115,7 +118,7 @@ fn intact() -> BodyMutation {
 
 /// A proptest strategy over cases. Valid tokens are drawn half of the time so that most
 /// cases get past authentication to the model.
-pub fn case_recipe() -> impl Strategy<Value = CaseRecipe> {
+pub(crate) fn case_recipe() -> impl Strategy<Value = CaseRecipe> {
     let token = prop_oneof![
         1 => token_recipe().prop_map(|t| TokenRecipe { family: TokenFamily::Valid, ..t }),
         1 => token_recipe(),
@@ -219,7 +222,7 @@ impl CaseRecipe {
     }
 
     /// Simpler versions of this case, simplest first, for shrinking a finding.
-    pub fn simplifications(&self) -> Vec<CaseRecipe> {
+    pub(crate) fn simplifications(&self) -> Vec<CaseRecipe> {
         let mut out = Vec::new();
         let mut push = |c: CaseRecipe| {
             if &c != self && !out.contains(&c) {
@@ -284,27 +287,38 @@ impl CaseRecipe {
 }
 
 /// What planning a case needs from the run.
-pub struct CaseWorld<'a> {
+pub(crate) struct CaseWorld<'a> {
+    /// The spec's endpoints, which [`CaseRecipe::endpoint`] indexes.
     pub endpoints: &'a [Endpoint],
+    /// The spec's principals with the resource ids each owns.
     pub principals: &'a [Principal],
     /// One mint context per endpoint (its required scope differs).
     pub mint: &'a [MintContext],
+    /// Where exfiltration prompts send the canary (the sink's attacker host).
     pub attacker_base_url: String,
+    /// The campaign's seed: nonces and invented ids derive from it and the case id.
     pub seed: u64,
+    /// Unix time the tokens are minted at.
     pub now: u64,
 }
 
 /// A case made concrete for one run.
 #[derive(Clone, Debug)]
 pub struct CasePlan {
+    /// The case's index in the campaign.
     pub id: u64,
+    /// What it was planned from: replay files keep it, shrinking simplifies it.
     pub recipe: CaseRecipe,
     /// A unique string in the prompt (and so in what the target sends the model), by which
     /// the fake model and the sink attribute calls to this case.
     pub nonce: String,
+    /// Index into the spec's endpoints.
     pub endpoint: usize,
+    /// Index into the spec's principals: who the request is made for.
     pub principal: usize,
+    /// The credential to send, with what a correct guard decides for it.
     pub token: TokenCase,
+    /// The resource id the request names.
     pub resource: String,
     /// The prompt the client sends.
     pub prompt: String,
@@ -316,7 +330,7 @@ pub struct CasePlan {
 
 impl CaseRecipe {
     /// Makes the case concrete. `id` is the case's index in the campaign.
-    pub fn plan(&self, id: u64, world: &CaseWorld<'_>) -> CasePlan {
+    pub(crate) fn plan(&self, id: u64, world: &CaseWorld<'_>) -> CasePlan {
         let endpoint = self.endpoint as usize % world.endpoints.len().max(1);
         let principal = self.principal as usize % world.principals.len().max(1);
         let token_recipe = TokenRecipe {
@@ -393,7 +407,7 @@ impl CaseRecipe {
 
 impl CasePlan {
     /// A one-line description for reports.
-    pub fn describe(&self, world: &CaseWorld<'_>) -> String {
+    pub(crate) fn describe(&self, world: &CaseWorld<'_>) -> String {
         let output = self
             .recipe
             .output

@@ -3,7 +3,7 @@
 //! `arbitrary` bytes, so property tests, fuzz targets and the harness share one catalogue.
 
 pub mod case;
-pub mod obfuscate;
+pub(crate) mod obfuscate;
 pub mod output;
 pub mod prompt;
 pub mod token;

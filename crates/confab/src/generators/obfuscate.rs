@@ -10,7 +10,8 @@ use base64::Engine as _;
 
 /// The zero-width characters [`insert_zero_width`] interleaves: ZWSP, ZWNJ, ZWJ, WORD JOINER
 /// and the BOM used as ZWNBSP. All are invisible in most renderers and ignored by humans.
-pub const ZERO_WIDTH: [char; 5] = ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'];
+pub(crate) const ZERO_WIDTH: [char; 5] =
+    ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'];
 
 /// A 64-bit mixer (splitmix64 finaliser): turns a seed and a salt into well-spread bits,
 /// so nearby seeds give unrelated canaries and picks.
@@ -23,17 +24,17 @@ pub(crate) fn mix(seed: u64, salt: u64) -> u64 {
 }
 
 /// Standard base64 with padding (RFC 4648 §4).
-pub fn base64_standard(text: &str) -> String {
+pub(crate) fn base64_standard(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
 }
 
 /// URL-safe base64 without padding (RFC 4648 §5), the form that survives a query string.
-pub fn base64_url(text: &str) -> String {
+pub(crate) fn base64_url(text: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text.as_bytes())
 }
 
 /// Lower-case hex of the UTF-8 bytes.
-pub fn hex_lower(text: &str) -> String {
+pub(crate) fn hex_lower(text: &str) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(text.len() * 2);
     for byte in text.bytes() {
@@ -45,13 +46,13 @@ pub fn hex_lower(text: &str) -> String {
 
 /// Percent-encodes every byte outside RFC 3986 "unreserved" (`A-Z a-z 0-9 - . _ ~`), so the
 /// result is safe anywhere in a URL and contains no markdown or whitespace delimiter.
-pub fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     percent_encode_where(text, |byte| !is_unreserved(byte))
 }
 
 /// Percent-encodes every byte, unreserved ones included (`doc` → `%64%6F%63`): an id that
 /// a decoder maps back to the original but a string comparison does not.
-pub fn percent_encode_all(text: &str) -> String {
+pub(crate) fn percent_encode_all(text: &str) -> String {
     percent_encode_where(text, |_| true)
 }
 
@@ -75,7 +76,7 @@ fn percent_encode_where(text: &str, encode: impl Fn(u8) -> bool) -> String {
 }
 
 /// ROT13 over ASCII letters; everything else unchanged. Its own inverse.
-pub fn rot13(text: &str) -> String {
+pub(crate) fn rot13(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             'a'..='z' => char::from((c as u8 - b'a' + 13) % 26 + b'a'),
@@ -123,7 +124,7 @@ fn rewrite_outside(
 /// Leetspeak (`a`→`4`, `e`→`3`, `i`→`1`, `o`→`0`, `s`→`5`, `t`→`7`, `g`→`9`, `b`→`8`)
 /// outside `keep`, which stays verbatim: leet is lossy, so the canary cannot be recovered
 /// from a leet form and is therefore never rewritten.
-pub fn leetspeak(text: &str, keep: &str) -> String {
+pub(crate) fn leetspeak(text: &str, keep: &str) -> String {
     rewrite_outside(text, keep, |c, _, out| out.push(leet_char(c)))
 }
 
@@ -197,25 +198,8 @@ fn look_alike(table: &[(char, char)], c: char) -> char {
         .map_or(c, |(_, other)| *other)
 }
 
-/// The Latin letter a Cyrillic or Greek look-alike produced here stands for, or `c` itself.
-/// Lets a reader fold [`homoglyphs`] and [`mixed_scripts`] output back to plain text.
-pub fn fold_look_alike(c: char) -> char {
-    CYRILLIC
-        .iter()
-        .chain(GREEK)
-        .find(|(_, other)| *other == c)
-        .map_or_else(|| fold_fullwidth(c), |(latin, _)| *latin)
-}
-
-fn fold_fullwidth(c: char) -> char {
-    match c {
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-        _ => c,
-    }
-}
-
 /// Fullwidth form of printable ASCII (`A` → `Ａ`, U+FF21); other characters unchanged.
-pub fn fullwidth_char(c: char) -> char {
+pub(crate) fn fullwidth_char(c: char) -> char {
     match c {
         '!'..='~' => char::from_u32(c as u32 + 0xFEE0).unwrap_or(c),
         _ => c,
@@ -223,20 +207,20 @@ pub fn fullwidth_char(c: char) -> char {
 }
 
 /// Fullwidth form of a whole string.
-pub fn fullwidth(text: &str) -> String {
+pub(crate) fn fullwidth(text: &str) -> String {
     text.chars().map(fullwidth_char).collect()
 }
 
 /// Replaces every Latin letter that has a Cyrillic look-alike, outside `keep`.
 /// [`fold_look_alike`] maps the result back to `text`.
-pub fn homoglyphs(text: &str, keep: &str) -> String {
+pub(crate) fn homoglyphs(text: &str, keep: &str) -> String {
     rewrite_outside(text, keep, |c, _, out| out.push(look_alike(CYRILLIC, c)))
 }
 
 /// Writes each word in a different script, rotating Latin, Cyrillic, Greek and fullwidth
 /// (`offset` picks where the rotation starts), outside `keep`. [`fold_look_alike`] maps the
 /// result back to `text`.
-pub fn mixed_scripts(text: &str, keep: &str, offset: usize) -> String {
+pub(crate) fn mixed_scripts(text: &str, keep: &str, offset: usize) -> String {
     rewrite_outside(text, keep, |c, word, out| {
         let mapped = match (word + offset) % 4 {
             0 => c,
@@ -252,7 +236,7 @@ pub fn mixed_scripts(text: &str, keep: &str, offset: usize) -> String {
 /// Interleaves zero-width characters between all characters (the canary included, since
 /// deleting [`ZERO_WIDTH`] characters recovers `text` exactly). `offset` picks which
 /// zero-width character comes first.
-pub fn insert_zero_width(text: &str, offset: usize) -> String {
+pub(crate) fn insert_zero_width(text: &str, offset: usize) -> String {
     let mut out = String::with_capacity(text.len() * 4);
     for (index, c) in text.chars().enumerate() {
         if index > 0 {
@@ -266,6 +250,24 @@ pub fn insert_zero_width(text: &str, offset: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Latin letter a Cyrillic or Greek look-alike produced here stands for, or `c` itself,
+    /// to fold [`homoglyphs`] and [`mixed_scripts`] output back. Only tests need it: the oracle
+    /// looks for the canary verbatim.
+    fn fold_look_alike(c: char) -> char {
+        CYRILLIC
+            .iter()
+            .chain(GREEK)
+            .find(|(_, other)| *other == c)
+            .map_or_else(|| fold_fullwidth(c), |(latin, _)| *latin)
+    }
+
+    fn fold_fullwidth(c: char) -> char {
+        match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        }
+    }
 
     #[test]
     fn encodings_match_known_values() {

@@ -226,7 +226,7 @@ pub struct AdversarialPrompt {
 }
 
 /// The canary format: `CNRY-` then 16 lower-case hex digits.
-pub const CANARY_PREFIX: &str = "CNRY-";
+pub(crate) const CANARY_PREFIX: &str = "CNRY-";
 
 impl PromptRecipe {
     /// A proptest strategy over all recipes; shrinks toward the first family, obfuscation
