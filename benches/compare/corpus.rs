@@ -19,14 +19,14 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use std::io::{self, Write};
 
 /// SplitMix64: tiny, seeded, good enough to pick words.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -34,15 +34,15 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
-    pub fn chance(&mut self, per_mille: u64) -> bool {
+    pub(crate) fn chance(&mut self, per_mille: u64) -> bool {
         self.next() % 1000 < per_mille
     }
 
-    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+    pub(crate) fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
     }
 
@@ -59,10 +59,10 @@ const HEX: &[u8] = b"0123456789abcdef";
 const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// The seed of the benchmark corpus.
-pub const SEED: u64 = 0x00c0_4fab;
+pub(crate) const SEED: u64 = 0x00c0_4fab;
 
 /// `n` exact secrets to register, deterministic; the first ten are planted in the corpus.
-pub fn registered_secrets(n: usize) -> Vec<String> {
+pub(crate) fn registered_secrets(n: usize) -> Vec<String> {
     let mut rng = Rng::new(SEED ^ 0x5ec7);
     (0..n)
         .map(|i| {
@@ -332,7 +332,7 @@ const LANGS: &[&str] = &["python", "rust", "bash", "json", "yaml", "typescript"]
 
 /// What the corpus looks like.
 #[derive(Clone, Copy, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// Stop after at least this many bytes (the last response is cut at the limit).
     pub bytes: usize,
     /// Smart punctuation and accented words (~1% non-ASCII bytes).
@@ -344,7 +344,7 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn ascii(bytes: usize) -> Options {
+    pub(crate) fn ascii(bytes: usize) -> Options {
         Options {
             bytes,
             non_ascii: false,
@@ -353,7 +353,7 @@ impl Options {
         }
     }
 
-    pub fn non_ascii(bytes: usize) -> Options {
+    pub(crate) fn non_ascii(bytes: usize) -> Options {
         Options {
             bytes,
             non_ascii: true,
@@ -363,7 +363,7 @@ impl Options {
     }
 
     /// LLM-style text dense with secrets: a planted value in every response, ~1% non-ASCII.
-    pub fn secret_dense(bytes: usize) -> Options {
+    pub(crate) fn secret_dense(bytes: usize) -> Options {
         Options {
             plant_per_mille: 1000,
             ..Options::non_ascii(bytes)
@@ -372,14 +372,14 @@ impl Options {
 }
 
 /// The corpus in memory.
-pub fn generate(opts: Options) -> Vec<u8> {
+pub(crate) fn generate(opts: Options) -> Vec<u8> {
     let mut out = Vec::with_capacity(opts.bytes + 16 * 1024);
     stream(opts, &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
 /// The corpus written response by response (bounded memory, for a 1 GB pipe).
-pub fn stream(opts: Options, mut w: impl Write) -> io::Result<u64> {
+pub(crate) fn stream(opts: Options, mut w: impl Write) -> io::Result<u64> {
     let mut g = Gen {
         rng: Rng::new(opts.seed),
         non_ascii: opts.non_ascii,
@@ -406,7 +406,7 @@ pub fn stream(opts: Options, mut w: impl Write) -> io::Result<u64> {
 }
 
 /// Share of bytes ≥ 0x80.
-pub fn non_ascii_fraction(text: &[u8]) -> f64 {
+pub(crate) fn non_ascii_fraction(text: &[u8]) -> f64 {
     text.iter().filter(|b| **b >= 0x80).count() as f64 / text.len().max(1) as f64
 }
 

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// A fixed "now" (2026-11-29T00:00:00Z) so that every run mints the same times.
-pub const NOW: u64 = 1_796_169_600;
+pub(crate) const NOW: u64 = 1_796_169_600;
 
-pub fn repo_path(rel: &str) -> PathBuf {
+pub(crate) fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub name: &'static str,
     pub spec: Spec,
     pub guard: Guard,
@@ -22,7 +22,7 @@ pub struct Fixture {
 }
 
 /// The example specs: one per algorithm family, plus `typ` and `kid`-map policies.
-pub const SPECS: [&str; 6] = [
+pub(crate) const SPECS: [&str; 6] = [
     "examples/specs/docs-hs256.toml",
     "examples/specs/docs-hs512.toml",
     "examples/specs/docs-rs256.toml",
@@ -31,7 +31,7 @@ pub const SPECS: [&str; 6] = [
     "examples/specs/docs-eddsa-kid.toml",
 ];
 
-pub fn fixtures() -> &'static [Fixture] {
+pub(crate) fn fixtures() -> &'static [Fixture] {
     static FIXTURES: OnceLock<Vec<Fixture>> = OnceLock::new();
     FIXTURES.get_or_init(|| {
         SPECS
@@ -54,7 +54,7 @@ pub fn fixtures() -> &'static [Fixture] {
 
 /// The reference target's two endpoints as a report's spec context names them (the lines of
 /// `examples/reference/*.toml`), for hand-made reports.
-pub fn reference_endpoints() -> Vec<confab::report::EndpointInfo> {
+pub(crate) fn reference_endpoints() -> Vec<confab::report::EndpointInfo> {
     let endpoint = |name: &str, method: &str, path: &str, llm, line| confab::report::EndpointInfo {
         name: name.to_owned(),
         method: method.to_owned(),
@@ -73,7 +73,7 @@ pub fn reference_endpoints() -> Vec<confab::report::EndpointInfo> {
 /// `scripts/test.sh`, so in CI) a missing tool fails the test instead, so CI never passes by
 /// skipping.
 #[derive(Clone, Copy, Debug)]
-pub enum Tool {
+pub(crate) enum Tool {
     /// `python3` on PATH.
     Python3,
     /// python3 with PyJWT (tests/requirements.txt).
@@ -141,7 +141,7 @@ impl Tool {
 }
 
 /// Whether `tool` is there; see [`Tool`] for what happens when it is not.
-pub fn require(tool: Tool) -> bool {
+pub(crate) fn require(tool: Tool) -> bool {
     if tool.available() {
         return true;
     }
@@ -156,12 +156,12 @@ pub fn require(tool: Tool) -> bool {
 }
 
 /// The Flask example's packages: [`require`]`(Tool::Flask)`.
-pub fn flask_available() -> bool {
+pub(crate) fn flask_available() -> bool {
     require(Tool::Flask)
 }
 
 /// The headless browser the HTML report tests render in, if there is one.
-pub fn chromium_path() -> Option<PathBuf> {
+pub(crate) fn chromium_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("CONFAB_CHROMIUM") {
         return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
@@ -181,12 +181,12 @@ pub fn chromium_path() -> Option<PathBuf> {
 }
 
 /// The resource kind `doc` with the default id pattern.
-pub fn doc() -> confab::guard::ResourceKind {
+pub(crate) fn doc() -> confab::guard::ResourceKind {
     confab::guard::ResourceKind::with_default_pattern("doc").expect("constant kind")
 }
 
 /// alice owns doc-a1 and doc-a2 and may read the shared doc-pub; bob owns doc-b1.
-pub fn store() -> confab::guard::MemoryPermissions {
+pub(crate) fn store() -> confab::guard::MemoryPermissions {
     let mut s = confab::guard::MemoryPermissions::new();
     s.own("alice", "doc", "doc-a1")
         .own("alice", "doc", "doc-a2")
@@ -196,7 +196,7 @@ pub fn store() -> confab::guard::MemoryPermissions {
 }
 
 /// Run statistics for hand-made reports.
-pub fn sample_stats() -> confab::report::Stats {
+pub(crate) fn sample_stats() -> confab::report::Stats {
     confab::report::Stats {
         cases: 64,
         requests: 100,
