@@ -187,6 +187,42 @@ mod tests {
         assert!(clean.starts_with("a [REDACTED:bearer_token] b"), "{clean}");
     }
 
+    /// What `find` must report, computed the slow way: every full form searched everywhere.
+    fn naive_find(forms: &TokenForms, text: &[u8]) -> Vec<&'static str> {
+        let mut labels = Vec::new();
+        for part in &forms.parts {
+            if part.label == TOKEN_SIGNATURE && labels.contains(&WHOLE_TOKEN) {
+                continue;
+            }
+            if part.full().iter().any(|(_, p)| contains(text, p)) {
+                labels.push(part.label);
+            }
+        }
+        labels
+    }
+
+    proptest::proptest! {
+        /// The prefix prefilter never hides a form: any text, with forms of the token or its
+        /// signature cut in at any place between any bytes, is judged as by a full search.
+        #[test]
+        fn the_prefilter_never_hides_a_form(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            cuts in proptest::collection::vec((0usize..300, 0usize..13, proptest::prelude::any::<bool>()), 0..3),
+        ) {
+            let forms = TokenForms::new(TOKEN.as_bytes()).expect("registrable");
+            let mut text = noise;
+            for (at, form, signature) in cuts {
+                let part = &forms.parts[usize::from(signature)];
+                let full = part.full();
+                let (_, p) = &full[form % full.len()];
+                let at = at.min(text.len());
+                text.splice(at..at, p.iter().copied());
+            }
+            let found: Vec<&str> = forms.find(&text).iter().map(|f| f.label).collect();
+            proptest::prop_assert_eq!(found, naive_find(&forms, &text));
+        }
+    }
+
     #[test]
     fn refuses_what_the_scrubber_refuses() {
         assert!(TokenForms::new(b"short").is_none());
