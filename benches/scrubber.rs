@@ -22,8 +22,8 @@
 //!
 //! With `CONFAB_CORPUS_OUT=<file or ->` set, the binary writes the corpus instead of
 //! benchmarking (see `benches/compare/run.sh`): `CONFAB_CORPUS_BYTES` (default 20 MB),
-//! `CONFAB_CORPUS_NON_ASCII=1`, and `CONFAB_SECRETS_OUT=<file>` for the ten planted
-//! registered secrets, one per line.
+//! `CONFAB_CORPUS_NON_ASCII=1`, `CONFAB_CORPUS_DENSE=1` (the secret-dense variant), and
+//! `CONFAB_SECRETS_OUT=<file>` for the ten planted registered secrets, one per line.
 
 #[path = "compare/corpus.rs"]
 mod corpus;
@@ -199,7 +199,10 @@ fn dump_corpus() -> Option<io::Result<()>> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(CORPUS_BYTES);
-    let opts = if std::env::var("CONFAB_CORPUS_NON_ASCII").is_ok_and(|v| v == "1") {
+    let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    let opts = if on("CONFAB_CORPUS_DENSE") {
+        corpus::Options::secret_dense(bytes)
+    } else if on("CONFAB_CORPUS_NON_ASCII") {
         corpus::Options::non_ascii(bytes)
     } else {
         corpus::Options::ascii(bytes)
@@ -230,7 +233,10 @@ fn profile_once() -> Option<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(CORPUS_BYTES);
-    let opts = if std::env::var("CONFAB_CORPUS_NON_ASCII").is_ok_and(|v| v == "1") {
+    let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    let opts = if on("CONFAB_CORPUS_DENSE") {
+        corpus::Options::secret_dense(bytes)
+    } else if on("CONFAB_CORPUS_NON_ASCII") {
         corpus::Options::non_ascii(bytes)
     } else {
         corpus::Options::ascii(bytes)
@@ -258,6 +264,15 @@ fn profile_once() -> Option<()> {
         "literals_1000" => scrubber(1000, no_rules()),
         other => panic!("unknown CONFAB_PROFILE {other}"),
     };
+    // `CONFAB_PROFILE_PASSES=2`: the difference from one pass is the steady state, with the
+    // regexes' lazy DFA states already built (as in every criterion iteration after the first).
+    let passes: usize = std::env::var("CONFAB_PROFILE_PASSES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for _ in 1..passes {
+        black_box(s.scrub(black_box(&text)));
+    }
     let n = if label == "stream_10" {
         scrub_stream(&s, &text[..], io::sink(), |_| Ok(()))
             .expect("sink never fails")
