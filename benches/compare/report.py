@@ -344,6 +344,7 @@ def main():
                      crit.ns(f"scrubber/{corpus}/confab_full_rules_secrets_0"))
 
     sa, sn = scrub_min("ascii_20MB"), scrub_min("non_ascii_20MB")
+    sd = scrub_min("secret_dense_20MB")
     ga, gn = growth("ascii_20MB"), growth("non_ascii_20MB")
     gen_goal = [crit.per_s(i) for i in ("generators/token/build_recipe_valid_hs256",
                                         "generators/prompt/draw_and_build",
@@ -387,6 +388,8 @@ def main():
       f"secrets: {fmt_mbs(sa)} | {verdict(ok(sa, lambda x: x >= 500e6))} |")
     w(f"| scrubber ≥ 500 MB/s per core, full rule set, ~1% non-ASCII corpus | {fmt_mbs(sn)} | "
       f"{verdict(ok(sn, lambda x: x >= 500e6))} |")
+    w(f"| scrubber ≥ 500 MB/s per core, full rule set, secret-dense corpus (issue 14) | "
+      f"slowest of 0/10/1,000 secrets: {fmt_mbs(sd)} | {verdict(ok(sd, lambda x: x >= 500e6))} |")
     w(f"| scrubber cost not growing with rule count (1,000 vs 0 secrets within 1.25×) | "
       f"{fmt_x(ga)} ASCII, {fmt_x(gn)} non-ASCII | "
       f"{verdict(None if ga is None or gn is None else max(ga, gn) <= 1.25)} |")
@@ -501,7 +504,9 @@ def main():
         for n in corpus_notes:
             w(f"- {n}")
     w("")
-    for corpus, title in (("ascii_20MB", "ASCII corpus"), ("non_ascii_20MB", "~1% non-ASCII corpus")):
+    for corpus, title in (("ascii_20MB", "ASCII corpus"), ("non_ascii_20MB", "~1% non-ASCII corpus"),
+                          ("secret_dense_20MB", "secret-dense corpus (a planted value in every "
+                           "response, ~1% non-ASCII)")):
         w(f"### {title}")
         w("")
         w("| scanner | median per 20 MiB | MB/s | vs confab (0 secrets) | what it means |")
@@ -546,13 +551,15 @@ def main():
         ("scrub_ascii_confab", "confab scrub, full rule set", cb, "the CLI on the ASCII corpus"),
         ("scrub_ascii_confab_secrets10", "confab scrub, full rules + 10 secrets", cb, "what a harness run registers"),
         ("scrub_non_ascii_confab_secrets10", "confab scrub, full rules + 10 secrets", cb, "non-ASCII corpus"),
+        ("scrub_dense_confab_secrets10", "confab scrub, full rules + 10 secrets", cb,
+         "secret-dense corpus (issue 14)"),
         ("scrub_small_confab", "confab scrub, full rule set", db, "same input as detect-secrets (start-up weighs more)"),
         ("scan_small_detect_secrets", "detect-secrets scan (default plugins)", db, "the tool users run today"),
     ):
         r = res.get(name)
         cpu = f"{r['median_cpu_s']:.2f} s" if r else "n/a"
         x = "1×" if name.startswith("scan_") else f"{fmt_x(ratio(rate(name), ds))} faster"
-        w(f"| {label} | {size / 1e6:.1f} MB{' non-ASCII' if 'non_ascii' in name else ''} | "
+        w(f"| {label} | {size / 1e6:.1f} MB{' non-ASCII' if 'non_ascii' in name else ' secret-dense' if 'dense' in name else ''} | "
           f"{fmt_time(wall(name) * 1e9) if wall(name) else 'n/a'} | {cpu} | {fmt_mbs(rate(name))} | {x} | {meaning} |")
     w("")
     w("detect-secrets and confab do not report the same things (detect-secrets has no PII rules and "

@@ -203,6 +203,8 @@ CONFAB_CORPUS_OUT="$TMP/corpus.md" CONFAB_CORPUS_BYTES="$CORPUS_BYTES" \
     CONFAB_SECRETS_OUT="$TMP/secrets.txt" "$GEN"
 CONFAB_CORPUS_OUT="$TMP/corpus-non-ascii.md" CONFAB_CORPUS_BYTES="$CORPUS_BYTES" \
     CONFAB_CORPUS_NON_ASCII=1 "$GEN"
+CONFAB_CORPUS_OUT="$TMP/corpus-dense.md" CONFAB_CORPUS_BYTES="$CORPUS_BYTES" \
+    CONFAB_CORPUS_DENSE=1 "$GEN"
 mkdir -p "$TMP/ds"
 CONFAB_CORPUS_OUT="$TMP/ds/corpus-small.md" CONFAB_CORPUS_BYTES="$DS_BYTES" "$GEN"
 # The ten planted registered secrets go to confab through the environment, not argv.
@@ -223,12 +225,14 @@ log "timing scrubbers ($RUNS runs each)"
     "${SCRUB[@]}" "${SECRET_ARGS[@]}"
 "${M[@]}" --name scrub_non_ascii_confab_secrets10 --ok 0,1 --stdin "$TMP/corpus-non-ascii.md" --units "$CORPUS_BYTES" --unit B -- \
     "${SCRUB[@]}" "${SECRET_ARGS[@]}"
+"${M[@]}" --name scrub_dense_confab_secrets10 --ok 0,1 --stdin "$TMP/corpus-dense.md" --units "$CORPUS_BYTES" --unit B -- \
+    "${SCRUB[@]}" "${SECRET_ARGS[@]}"
 "${M[@]}" --name scrub_small_confab --ok 0,1 --stdin "$TMP/ds/corpus-small.md" --units "$DS_BYTES" --unit B -- \
     "${SCRUB[@]}"
 # detect-secrets scans paths; run it from the folder holding only the corpus.
 (cd "$TMP/ds" && "${M[@]}" --name scan_small_detect_secrets --units "$DS_BYTES" --unit B -- \
     "$VENV/bin/detect-secrets" scan corpus-small.md)
-rm -f "$TMP/corpus.md" "$TMP/corpus-non-ascii.md"
+rm -f "$TMP/corpus.md" "$TMP/corpus-non-ascii.md" "$TMP/corpus-dense.md"
 rm -rf "$TMP/ds"
 
 # --- (c) bounded memory: 1 GB through a pipe ----------------------------------------------
