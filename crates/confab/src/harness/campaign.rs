@@ -2,10 +2,9 @@
 //! attribution needs it), each batch's late log lines settled while the next one runs, then
 //! triage.
 
-use super::exchange::{
-    Exchange, OpenCase, multi_threaded, open_case, settle, settle_into, wait_for_quiet_log,
-};
+use super::exchange::{Exchange, OpenCase, open_case, settle, settle_into, wait_for_quiet_log};
 use super::plan::{Options, plan, selected_endpoints};
+use super::request::multi_threaded;
 use super::run::{CampaignError, Run};
 use super::shrink::group;
 use crate::generators::case::CaseRecipe;

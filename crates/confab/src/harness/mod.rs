@@ -4,7 +4,8 @@
 
 //! The stages of a run, in order: [`plan`] (which cases, pure), [`run`](mod@run) (start the fake model,
 //! the sink and the target; stop them), [`campaign`] (baselines, then cases in batches),
-//! [`exchange`] (one case: send, collect, judge), [`shrink`] (group findings, shrink their
+//! [`exchange`] (one case: send, collect, judge; the request itself is built and sent in
+//! `request`), [`shrink`] (group findings, shrink their
 //! examples), [`replay`](mod@replay) (rerun one finding), and [`session`] (cases one at a time, for
 //! property tests). [`fake_llm`] and [`sink`] are the two servers confab plays; [`process`]
 //! and [`logs`] run a target process and share out what it prints.
@@ -16,6 +17,7 @@ pub mod logs;
 pub mod plan;
 pub mod process;
 pub mod replay;
+mod request;
 pub mod run;
 pub mod session;
 pub(crate) mod setup;

@@ -5,7 +5,7 @@
 //! becomes content owned by the step's principal, which OWNERSHIP then looks for in every
 //! response to anyone else.
 
-use super::exchange::{HttpRequest, send_request};
+use super::request::{HttpRequest, send_request};
 use super::run::{CampaignError, Run};
 use crate::generators::token::{TokenFamily, TokenPrincipal, TokenRecipe};
 use crate::guard::{ScopeSet, unix_now};
