@@ -353,3 +353,52 @@ name = "alice"
         );
     }
 }
+
+#[cfg(test)]
+mod attacker_base_tests {
+    use super::*;
+    use crate::generators::token::{TokenFamily, TokenRecipe};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    /// `jku`/`x5u` point at the attacker host the harness set (its sink), so a target that
+    /// fetches the key is seen doing it; without one, at [`ATTACKER_BASE`].
+    #[test]
+    fn remote_key_urls_point_at_the_harness_attacker_host() {
+        let src = r#"
+[auth]
+alg = "HS256"
+secret = "a-secret-a-secret-a-secret-a-secret"
+[[principal]]
+name = "alice"
+"#;
+        let spec = Spec::parse(src, "t.toml", std::path::Path::new(".")).expect("spec");
+        let mut ctx = MintContext::for_spec(&spec, ScopeSet::new()).expect("ctx");
+        let header_url = |ctx: &MintContext, variant| -> String {
+            let recipe = TokenRecipe {
+                family: TokenFamily::RemoteKeyUrl,
+                principal: 0,
+                variant,
+                skew_s: 0,
+                jti: 7,
+            };
+            let token = recipe.mint(ctx, 1_800_000_000).token.expect("a token");
+            let header: serde_json::Value = serde_json::from_slice(
+                &URL_SAFE_NO_PAD
+                    .decode(token.split('.').next().expect("header"))
+                    .expect("base64"),
+            )
+            .expect("json");
+            let member = if variant % 2 == 0 { "jku" } else { "x5u" };
+            header[member].as_str().expect("a URL").to_owned()
+        };
+        assert!(header_url(&ctx, 0).starts_with(ATTACKER_BASE));
+        ctx.attacker_base = "http://127.0.0.1:9/attacker/jwks/".to_owned();
+        for variant in 0..2 {
+            assert_eq!(
+                header_url(&ctx, variant),
+                "http://127.0.0.1:9/attacker/jwks/.well-known/jwks-7.json"
+            );
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Recipes and minting: the small numbers a case is made from, their strategies, and the
 //! construction of each family's token with what a correct guard decides for it.
 
-use super::context::{ATTACKER_BASE, MintContext};
+use super::context::MintContext;
 use super::family::TokenFamily;
 use super::keys::{PreparedKey, Signer, sign_with};
 use crate::guard::config::is_hmac;
@@ -396,8 +396,10 @@ impl TokenRecipe {
             RemoteKeyUrl => {
                 let mut h = header.clone();
                 let member = ["jku", "x5u"][v % 2];
+                // The harness's attacker host, so a target that fetches the key is seen doing it.
                 h[member] = json!(format!(
-                    "{ATTACKER_BASE}/.well-known/jwks-{}.json",
+                    "{}/.well-known/jwks-{}.json",
+                    ctx.attacker_base.trim_end_matches('/'),
                     self.jti
                 ));
                 single(forge(&h, &claims), reject(Rejection::KeyInHeader))
