@@ -692,6 +692,11 @@ def main():
     if precision.exists():
         L.extend(precision.read_text().rstrip("\n").split("\n"))
         w("")
+    # Measured in instructions by hand (callgrind), not by run.sh: kept verbatim too.
+    dense = Path(__file__).with_name("secret_dense.md")
+    if dense.exists():
+        L.extend(dense.read_text().rstrip("\n").split("\n"))
+        w("")
 
     Path(args.out).write_text("\n".join(L))
 
