@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python side of confab, as a Python user gets it: builds the confab-llm wheel with maturin
-# (release mode: the long part, several minutes on 2 cores), installs it in a fresh venv whose
+# (release mode by default: the long part, several minutes on 2 cores; CONFAB_WHEEL_PROFILE=dev
+# builds it from the debug build instead), installs it in a fresh venv whose
 # PATH has no cargo, runs `confab demo` from there, then the pytest plugin's and the GitHub
 # Action script's tests (python/tests, against the Flask example target) and actionlint on
 # action.yml (scripts/action/lint.py), plus shellcheck on the shell scripts.
@@ -36,12 +37,15 @@ if [ -n "${CONFAB_WHEEL:-}" ]; then
   step "using the wheel $CONFAB_WHEEL"
   wheel=$(cd "$(dirname "$CONFAB_WHEEL")" && pwd)/$(basename "$CONFAB_WHEEL")
 else
-  step "build the wheel (maturin build --release)"
+  # CONFAB_WHEEL_PROFILE=dev builds it from the debug build `scripts/test.sh` just made (CI
+  # does this: seconds instead of a release build of every dependency); release by default.
+  profile=${CONFAB_WHEEL_PROFILE:-release}
+  step "build the wheel (maturin build --profile $profile)"
   rm -rf "$work/build" "$work/dist"
   "$python" -m venv "$work/build"
   "$work/build/bin/python" -m pip install "${pip_flags[@]}" "maturin>=1.5,<2"
   "$work/build/bin/maturin" --version
-  "$work/build/bin/maturin" build --release --out "$work/dist"
+  "$work/build/bin/maturin" build --profile "$profile" --out "$work/dist"
   wheel=$(ls "$work"/dist/confab_llm-*.whl)
 fi
 [ -f "$wheel" ] || { echo "no wheel at $wheel" >&2; exit 1; }
