@@ -693,7 +693,7 @@ def main():
         L.extend(precision.read_text().rstrip("\n").split("\n"))
         w("")
     # Measured in instructions by hand (callgrind), not by run.sh: kept verbatim too.
-    dense = Path(__file__).with_name("secret_dense.md")
+    dense = Path(__file__).with_name("instructions.md")
     if dense.exists():
         L.extend(dense.read_text().rstrip("\n").split("\n"))
         w("")
