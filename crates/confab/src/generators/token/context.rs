@@ -266,13 +266,22 @@ impl MintContext {
     }
 }
 
+/// Segment `index` of a compact JWT, decoded as JSON (0: the header, 1: the payload).
+#[cfg(test)]
+fn segment_json(token: &str, index: usize) -> serde_json::Value {
+    use base64::Engine as _;
+    let segment = token.split('.').nth(index).expect("segment");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
 #[cfg(test)]
 mod login_minting_tests {
     use super::*;
     use crate::generators::token::{Expected, TokenFamily, TokenRecipe};
     use crate::guard::Rejection;
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     /// Tokens for a principal that logged in start from its login's claims (the app's own
     /// shape), re-signed; a bound claim changed or removed is what the guard then refuses.
@@ -322,12 +331,7 @@ name = "alice"
         };
         let valid = recipe(TokenFamily::Valid, 0).mint(&ctx, now);
         let token = valid.token.clone().expect("a token");
-        let payload: serde_json::Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD
-                .decode(token.split('.').nth(1).expect("payload"))
-                .expect("base64"),
-        )
-        .expect("json");
+        let payload = segment_json(&token, 1);
         assert_eq!(payload["id"], "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11");
         assert_eq!(payload["session_stamp"], "st-1");
         assert_eq!(payload["role"], "user");
@@ -358,8 +362,6 @@ name = "alice"
 mod attacker_base_tests {
     use super::*;
     use crate::generators::token::{TokenFamily, TokenRecipe};
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     /// `jku`/`x5u` point at the attacker host the harness set (its sink), so a target that
     /// fetches the key is seen doing it; without one, at [`ATTACKER_BASE`].
@@ -383,12 +385,7 @@ name = "alice"
                 jti: 7,
             };
             let token = recipe.mint(ctx, 1_800_000_000).token.expect("a token");
-            let header: serde_json::Value = serde_json::from_slice(
-                &URL_SAFE_NO_PAD
-                    .decode(token.split('.').next().expect("header"))
-                    .expect("base64"),
-            )
-            .expect("json");
+            let header = segment_json(&token, 0);
             let member = if variant % 2 == 0 { "jku" } else { "x5u" };
             header[member].as_str().expect("a URL").to_owned()
         };
