@@ -13,8 +13,8 @@ use std::process::ExitCode;
 /// The options of `confab tokens`.
 #[derive(clap::Args)]
 pub(crate) struct TokensArgs {
-    /// Target spec with private key material in [auth].
-    #[arg(long)]
+    /// The target spec; its `[auth]` section holds the private key material.
+    #[arg(long, help = "Target spec with private key material in [auth].")]
     spec: PathBuf,
     /// Scope of the endpoint the tokens are aimed at.
     #[arg(long, default_value = "")]

@@ -16,8 +16,8 @@ use std::process::ExitCode;
 /// The options of `confab verify`.
 #[derive(clap::Args)]
 pub(crate) struct VerifyArgs {
-    /// Target spec whose [auth] section configures the guard.
-    #[arg(long)]
+    /// The target spec; its `[auth]` section configures the guard.
+    #[arg(long, help = "Target spec whose [auth] section configures the guard.")]
     spec: PathBuf,
     /// Scope the endpoint requires, space-delimited (RFC 8693); empty requires none.
     #[arg(long, default_value = "")]
