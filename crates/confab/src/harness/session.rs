@@ -81,6 +81,9 @@ impl Session {
                 model_calls: ex.observation.llm_calls.len() as u64,
                 downstream_requests: ex.observation.sink_requests.len() as u64,
                 seed: self.run.seed,
+                // Run-wide, as in a campaign's report: a model API confab does not speak
+                // explains a session whose cases never reach the model.
+                unknown_model_shapes: self.run.llm.unknown_shapes(),
                 ..Stats::default()
             },
         };
@@ -116,6 +119,53 @@ mod tests {
             }),
         );
         Ok(TargetService::from(router))
+    }
+
+    /// Calls the model in a shape confab does not speak, then answers.
+    fn unknown_shape_service(ctx: TargetContext) -> Result<TargetService, String> {
+        let outbound = ctx.outbound.clone();
+        let url = format!("{}/unknown-shape", ctx.llm_base_url);
+        let router = axum::Router::new().route(
+            "/ask",
+            axum::routing::post(move || {
+                let (outbound, url) = (outbound.clone(), url.clone());
+                async move {
+                    if let Ok(req) = axum::http::Request::post(url.as_str())
+                        .body(axum::body::Bytes::from_static(b"{}"))
+                    {
+                        let _ = outbound.send(req, 1 << 20, Duration::from_secs(2)).await;
+                    }
+                    "{}"
+                }
+            }),
+        );
+        Ok(TargetService::from(router))
+    }
+
+    /// A session's report names the model calls confab could not read, as a campaign's does.
+    #[tokio::test]
+    async fn a_session_report_names_unknown_model_shapes() {
+        let spec = Spec::builder()
+            .principal(Principal::new("alice").scope("a").owns(["n-1"]))
+            .endpoint(
+                Endpoint::post("ask", "/ask")
+                    .scope("a")
+                    .body(serde_json::json!({"prompt": "{prompt}"})),
+            )
+            .downstream("/n/{id}")
+            .build()
+            .expect("spec");
+        let session = Session::start(spec, 1, Box::new(unknown_shape_service))
+            .await
+            .expect("session");
+        let ex = session.run_case(&CaseRecipe::baseline(0, 0)).await;
+        let report = session.report(&ex);
+        assert_eq!(
+            report.stats.unknown_model_shapes,
+            vec!["POST /v1/unknown-shape".to_owned()],
+            "{:?}",
+            report.stats
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
