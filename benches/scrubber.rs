@@ -192,21 +192,27 @@ fn clean_window(s: &Scrubber, text: &[u8], len: usize) -> Vec<u8> {
 
 criterion_group!(benches, bench_scrubber);
 
-/// Writes the corpus (and the planted registered secrets) when asked to; see the module docs.
-fn dump_corpus() -> Option<io::Result<()>> {
-    let out = std::env::var("CONFAB_CORPUS_OUT").ok()?;
+/// The corpus the environment asks for (see the module docs): `CONFAB_CORPUS_BYTES`, and
+/// `CONFAB_CORPUS_DENSE=1` or `CONFAB_CORPUS_NON_ASCII=1` (ASCII otherwise).
+fn corpus_options() -> corpus::Options {
     let bytes = std::env::var("CONFAB_CORPUS_BYTES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(CORPUS_BYTES);
     let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
-    let opts = if on("CONFAB_CORPUS_DENSE") {
+    if on("CONFAB_CORPUS_DENSE") {
         corpus::Options::secret_dense(bytes)
     } else if on("CONFAB_CORPUS_NON_ASCII") {
         corpus::Options::non_ascii(bytes)
     } else {
         corpus::Options::ascii(bytes)
-    };
+    }
+}
+
+/// Writes the corpus (and the planted registered secrets) when asked to; see the module docs.
+fn dump_corpus() -> Option<io::Result<()>> {
+    let out = std::env::var("CONFAB_CORPUS_OUT").ok()?;
+    let opts = corpus_options();
     Some((|| {
         if let Ok(path) = std::env::var("CONFAB_SECRETS_OUT") {
             std::fs::write(path, corpus::registered_secrets(10).join("\n") + "\n")?;
@@ -229,18 +235,7 @@ fn dump_corpus() -> Option<io::Result<()>> {
 /// Labels: full_0, full_10, full_1000, rules, entropy, literals_1000, stream_10.
 fn profile_once() -> Option<()> {
     let label = std::env::var("CONFAB_PROFILE").ok()?;
-    let bytes = std::env::var("CONFAB_CORPUS_BYTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(CORPUS_BYTES);
-    let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
-    let opts = if on("CONFAB_CORPUS_DENSE") {
-        corpus::Options::secret_dense(bytes)
-    } else if on("CONFAB_CORPUS_NON_ASCII") {
-        corpus::Options::non_ascii(bytes)
-    } else {
-        corpus::Options::ascii(bytes)
-    };
+    let opts = corpus_options();
     let text = corpus::generate(opts);
     let default = ScrubConfig::default;
     let s = match label.as_str() {

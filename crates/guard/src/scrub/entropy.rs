@@ -96,12 +96,12 @@ fn scan_simple(hay: &[u8], out: &mut Vec<Hit>) {
 /// `log2 n − Σ c·log2 c / n` over the byte counts `c`: one logarithm per run instead of one per
 /// distinct byte (a run that reaches this test is usually a key, with dozens of distinct bytes).
 pub(super) fn shannon(s: &[u8]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
     let mut counts = [0u32; 256];
     for &b in s {
         counts[usize::from(b)] += 1;
-    }
-    if s.is_empty() {
-        return 0.0;
     }
     // Each distinct byte once, at its first occurrence (its count is then cleared): a run of a
     // few dozen bytes visits a few dozen counts, not all 256. A count of 1 adds 1·log2 1 = 0.

@@ -277,6 +277,14 @@ fn segment_json(token: &str, index: usize) -> serde_json::Value {
     serde_json::from_slice(&bytes).expect("json")
 }
 
+/// A spec parsed from `src`, and the minting context for it.
+#[cfg(test)]
+fn spec_and_context(src: &str) -> (Spec, MintContext) {
+    let spec = Spec::parse(src, "t.toml", std::path::Path::new(".")).expect("spec");
+    let ctx = MintContext::for_spec(&spec, ScopeSet::new()).expect("ctx");
+    (spec, ctx)
+}
+
 #[cfg(test)]
 mod login_minting_tests {
     use super::*;
@@ -298,8 +306,7 @@ typ = "session"
 [[principal]]
 name = "alice"
 "#;
-        let spec = Spec::parse(src, "t.toml", std::path::Path::new(".")).expect("spec");
-        let mut ctx = MintContext::for_spec(&spec, ScopeSet::new()).expect("ctx");
+        let (spec, mut ctx) = spec_and_context(src);
         let mut guard = spec.guard().expect("guard");
         let login: serde_json::Map<String, serde_json::Value> = serde_json::from_value(json!({
             "id": "6f1c0f4e-2d0b-4d7e-9a53-1b2f0f6f1a11", "session_stamp": "st-1",
@@ -374,8 +381,7 @@ secret = "a-secret-a-secret-a-secret-a-secret"
 [[principal]]
 name = "alice"
 "#;
-        let spec = Spec::parse(src, "t.toml", std::path::Path::new(".")).expect("spec");
-        let mut ctx = MintContext::for_spec(&spec, ScopeSet::new()).expect("ctx");
+        let (_, mut ctx) = spec_and_context(src);
         let header_url = |ctx: &MintContext, variant| -> String {
             let recipe = TokenRecipe {
                 family: TokenFamily::RemoteKeyUrl,
