@@ -54,14 +54,20 @@ fn full_encodings(secret: &[u8]) -> Vec<Vec<u8>> {
     ]
 }
 
-/// Runs the stream scrubber, reading at most `read` bytes per `read` call.
+/// Runs the stream scrubber, reading at most `read` bytes per `read` call, each after an
+/// `Interrupted` error (a signal arriving mid-read: the stream must retry, not fail or stop).
 struct Trickle<'a> {
     data: &'a [u8],
     step: usize,
+    interrupted: bool,
 }
 
 impl Read for Trickle<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.interrupted = !self.interrupted;
+        if self.interrupted {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
         let n = self.step.min(buf.len()).min(self.data.len());
         buf[..n].copy_from_slice(&self.data[..n]);
         self.data = &self.data[n..];
@@ -83,6 +89,7 @@ fn stream(
         Trickle {
             data: input,
             step: read.max(1),
+            interrupted: false,
         },
         &mut out,
         |f| {

@@ -8,7 +8,10 @@
 //! code, because a bounded repetition like `{0,4096}` is unrolled into thousands of NFA states.
 
 use super::{Hit, HitDetail, RedactionKind};
-use regex_automata::{Anchored, Input, meta, util::syntax};
+use regex_automata::{
+    Anchored, Input, MatchKind, Span, meta,
+    util::{prefilter::Prefilter, syntax},
+};
 use std::sync::LazyLock;
 
 /// Longest span a PEM private-key block may have from `-----BEGIN` to the end of `-----END …`
@@ -195,16 +198,25 @@ const EMAIL: usize = 19;
 /// The compiled rule groups (see [`NUM_START`]).
 pub(super) struct Patterns {
     keyword: meta::Regex,
+    /// Finds every place a keyword rule may start (a prefix literal of one of them): the
+    /// keyword regex only ever runs anchored there. An unanchored search would have its lazy DFA
+    /// follow every rule from every byte, and the states that builds (thousands, each costing
+    /// microseconds to determinize) are what a short-lived `confab scrub` process pays for.
+    keyword_starts: Prefilter,
     number: meta::Regex,
     email: meta::Regex,
 }
 
 static PATTERNS: LazyLock<Result<Patterns, String>> = LazyLock::new(Patterns::compile);
 
+fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
 fn build(rules: &[Rule]) -> Result<meta::Regex, String> {
     let pats: Vec<&str> = rules.iter().map(|r| r.re).collect();
     meta::Regex::builder()
-        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .syntax(syntax_config())
         .configure(
             meta::Config::new()
                 // A bigger lazy-DFA cache keeps the DFA from thrashing (docs/ARCHITECTURE.md §9: 285 MB/s
@@ -266,8 +278,14 @@ fn may_start_number(hay: &[u8], c: usize, until: usize) -> bool {
 
 impl Patterns {
     fn compile() -> Result<Patterns, String> {
+        let keyword_rules: Vec<&str> = RULES[..NUM_START].iter().map(|r| r.re).collect();
+        let hirs = syntax::parse_many_with(&keyword_rules, &syntax_config())
+            .map_err(|e| format!("keyword rules do not parse: {e}"))?;
+        let keyword_starts = Prefilter::from_hirs_prefix(MatchKind::LeftmostFirst, &hirs)
+            .ok_or("keyword rules have no literal prefixes")?;
         Ok(Patterns {
             keyword: build(&RULES[..NUM_START])?,
+            keyword_starts,
             number: build(&RULES[NUM_START..EMAIL])?,
             email: build(&RULES[EMAIL..])?,
         })
@@ -276,6 +294,21 @@ impl Patterns {
     /// The shared, compiled rule set (built once per process).
     pub(super) fn get() -> Result<&'static Patterns, String> {
         PATTERNS.as_ref().map_err(Clone::clone)
+    }
+
+    /// The keyword group's leftmost candidate from `pos`: tried, anchored, at each place one
+    /// of its prefix literals occurs (every match starts at one).
+    fn keyword_from(&self, hay: &[u8], mut pos: usize, until: usize) -> Next {
+        while let Some(lit) = self.keyword_starts.find(hay, Span::from(pos..until)) {
+            let input = Input::new(hay)
+                .range(lit.start..until)
+                .anchored(Anchored::Yes);
+            if let Some(m) = self.keyword.search(&input) {
+                return Next::At((m.start(), m.end(), m.pattern().as_usize()));
+            }
+            pos = lit.start + 1;
+        }
+        Next::Done
     }
 
     fn unanchored(re: &meta::Regex, base: usize, hay: &[u8], pos: usize, until: usize) -> Next {
@@ -336,7 +369,7 @@ impl Patterns {
                 };
                 if stale {
                     *slot = match g {
-                        0 => Self::unanchored(&self.keyword, 0, hay, pos, until),
+                        0 => self.keyword_from(hay, pos, until),
                         1 => self.number_from(hay, pos, until),
                         _ => Self::unanchored(&self.email, EMAIL, hay, pos, until),
                     };

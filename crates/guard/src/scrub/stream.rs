@@ -103,22 +103,12 @@ pub fn scrub_stream_with<R: Read, W: Write, F: FnMut(Redaction) -> io::Result<()
     let mut eof = false;
     while !eof || !buf.is_empty() {
         if !eof {
-            let old = buf.len();
-            buf.resize(old + chunk, 0);
-            let mut filled = old;
-            while filled < buf.len() {
-                match reader.read(&mut buf[filled..]) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            buf.truncate(filled);
-            summary.bytes_in += (filled - old) as u64;
+            // Reads into the spare capacity: zeroing `chunk` bytes first would cost a pass
+            // over the whole stream. `read_to_end` retries `Interrupted`; it stops short of
+            // `chunk` only at the end of the input.
+            let read = (&mut reader).take(chunk as u64).read_to_end(&mut buf)?;
+            eof = read < chunk;
+            summary.bytes_in += read as u64;
             if !eof && buf.len() <= overlap {
                 continue;
             }
