@@ -261,16 +261,25 @@ fn next_digit(hay: &[u8], mut from: usize, until: usize) -> Option<usize> {
     (from..until).find(|&i| hay[i].is_ascii_digit())
 }
 
+/// Shortest match of a number rule that starts with a digit: `0DD DDD DDD` (the second phone
+/// rule); the others need 11 (`DDD-DD-DDDD`), 12 (`DDD.DDD.DDDD`) or 13 (a card) bytes.
+const MIN_DIGIT_START_LEN: usize = 11;
+
 /// A necessary condition for a number-group match at `c` (checked before running the
-/// automaton there): `(` and three digits; `+` and a digit 1-9; or a digit followed by a digit,
-/// or by a space or `-` and a digit (every other number rule starts with three digits).
+/// automaton there): `(` and three digits; `+` and a digit 1-9; or a digit, then at least
+/// [`MIN_DIGIT_START_LEN`] bytes of digits and the separators those rules allow. Most numbers in
+/// text (`limit=756`, `2025`) fail within a few bytes, so the automaton rarely runs on them.
 fn may_start_number(hay: &[u8], c: usize, until: usize) -> bool {
     let at = |k: usize| if c + k < until { hay[c + k] } else { 0 };
     match at(0) {
         b'(' => at(1).is_ascii_digit() && at(2).is_ascii_digit() && at(3).is_ascii_digit(),
         b'+' => matches!(at(1), b'1'..=b'9'),
         b'0'..=b'9' => {
-            at(1).is_ascii_digit() || (matches!(at(1), b' ' | b'-') && at(2).is_ascii_digit())
+            (at(1).is_ascii_digit() || (matches!(at(1), b' ' | b'-') && at(2).is_ascii_digit()))
+                && c + MIN_DIGIT_START_LEN <= until
+                && hay[c..c + MIN_DIGIT_START_LEN]
+                    .iter()
+                    .all(|b| matches!(b, b'0'..=b'9' | b' ' | b'-' | b'.' | b'/'))
         }
         _ => false,
     }
