@@ -261,6 +261,12 @@ fn next_digit(hay: &[u8], mut from: usize, until: usize) -> Option<usize> {
     (from..until).find(|&i| hay[i].is_ascii_digit())
 }
 
+/// The bytes of a number rule's match that starts with a digit: digits and the separators of
+/// the phone, SSN and card rules.
+fn number_byte(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b' ' | b'-' | b'.' | b'/')
+}
+
 /// Shortest match of a number rule that starts with a digit: `0DD DDD DDD` (the second phone
 /// rule); the others need 11 (`DDD-DD-DDDD`), 12 (`DDD.DDD.DDDD`) or 13 (a card) bytes.
 const MIN_DIGIT_START_LEN: usize = 11;
@@ -279,7 +285,7 @@ fn may_start_number(hay: &[u8], c: usize, until: usize) -> bool {
                 && c + MIN_DIGIT_START_LEN <= until
                 && hay[c..c + MIN_DIGIT_START_LEN]
                     .iter()
-                    .all(|b| matches!(b, b'0'..=b'9' | b' ' | b'-' | b'.' | b'/'))
+                    .all(|b| number_byte(*b))
         }
         _ => false,
     }
@@ -328,23 +334,40 @@ impl Patterns {
     }
 
     /// The number group's leftmost candidate from `pos`: every match of it starts at a digit
-    /// or at a `(`/`+` just before one, so only those starts are tried, anchored.
+    /// or at a `(`/`+` just before one, so only those starts are tried, anchored. A match that
+    /// starts at a digit lies in a run of [`number_byte`]s of at least [`MIN_DIGIT_START_LEN`],
+    /// so the digits of a shorter run (most numbers in text) are skipped together.
     fn number_from(&self, hay: &[u8], pos: usize, until: usize) -> Next {
+        let try_at = |c: usize| {
+            if !may_start_number(hay, c, until) {
+                return None;
+            }
+            let input = Input::new(hay).range(c..until).anchored(Anchored::Yes);
+            let m = self.number.search(&input)?;
+            Some(Next::At((m.start(), m.end(), NUM_START + m.pattern().as_usize())))
+        };
         let mut from = pos;
         while let Some(d) = next_digit(hay, from, until) {
-            let before = d
-                .checked_sub(1)
-                .filter(|&c| c >= pos && matches!(hay[c], b'(' | b'+'));
-            for c in before.into_iter().chain([d]) {
-                if !may_start_number(hay, c, until) {
-                    continue;
-                }
-                let input = Input::new(hay).range(c..until).anchored(Anchored::Yes);
-                if let Some(m) = self.number.search(&input) {
-                    return Next::At((m.start(), m.end(), NUM_START + m.pattern().as_usize()));
+            if let Some(c) = d.checked_sub(1)
+                && c >= pos
+                && matches!(hay[c], b'(' | b'+')
+                && let Some(found) = try_at(c)
+            {
+                return found;
+            }
+            let run_end = hay[d..until]
+                .iter()
+                .position(|b| !number_byte(*b))
+                .map_or(until, |k| d + k);
+            if run_end - d >= MIN_DIGIT_START_LEN {
+                for c in (d..run_end).filter(|&c| hay[c].is_ascii_digit()) {
+                    if let Some(found) = try_at(c) {
+                        return found;
+                    }
                 }
             }
-            from = d + 1;
+            // A `(` or `+` that ends the run is tried with the digit after it.
+            from = run_end;
         }
         Next::Done
     }
