@@ -241,22 +241,22 @@ enum Next {
     At(Cand),
 }
 
-/// First byte at or after `from` (before `until`) that is an ASCII digit. Eight bytes at a
+/// First byte at or after `from` (before `until`) that is an ASCII digit. Sixteen bytes at a
 /// time: digits are a few percent of ordinary text.
 fn next_digit(hay: &[u8], mut from: usize, until: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    while from + 8 <= until {
-        let Ok(bytes) = <[u8; 8]>::try_from(&hay[from..from + 8]) else {
+    const ONES: u128 = u128::from_le_bytes([1; 16]);
+    while from + 16 <= until {
+        let Ok(bytes) = <[u8; 16]>::try_from(&hay[from..from + 16]) else {
             break;
         };
         // Digits become 0..=9; a byte below 10 sets its high bit in `t`. The lowest flagged
         // byte is always a true one (borrows only run upwards).
-        let x = u64::from_le_bytes(bytes) ^ (ONES * 0x30);
+        let x = u128::from_le_bytes(bytes) ^ (ONES * 0x30);
         let t = x.wrapping_sub(ONES * 10) & !x & (ONES * 0x80);
         if t != 0 {
             return Some(from + (t.trailing_zeros() / 8) as usize);
         }
-        from += 8;
+        from += 16;
     }
     (from..until).find(|&i| hay[i].is_ascii_digit())
 }
