@@ -61,9 +61,14 @@ pub(crate) fn run(args: ScrubArgs) -> ExitCode {
 fn stream(scrubber: &Scrubber, mut sink: Box<dyn Write>) -> io::Result<u64> {
     let stdin = io::stdin().lock();
     let stdout = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    // Each finding is serialized into one reused line, then written at once: serde_json's many
+    // small writes straight into the boxed sink cost more than the line itself.
+    let mut line = Vec::with_capacity(256);
     let write_finding = |f: Redaction| -> io::Result<()> {
-        serde_json::to_writer(&mut sink, &f).map_err(io::Error::other)?;
-        sink.write_all(b"\n")
+        line.clear();
+        serde_json::to_writer(&mut line, &f).map_err(io::Error::other)?;
+        line.push(b'\n');
+        sink.write_all(&line)
     };
     let summary = scrub_stream(scrubber, stdin, stdout, write_finding)?;
     sink.flush()?;
