@@ -6,8 +6,9 @@
 //! * **registered secrets** ([`ScrubberBuilder::secret`]): the raw bytes and their base64 (std
 //!   and URL-safe, padded or not, at all three byte alignments inside a longer blob), hex (lower
 //!   and upper) and percent encodings, all in one Aho-Corasick automaton;
-//! * **credential and PII patterns** ([`rule_ids`]): one multi-pattern ASCII regex (a lazy DFA
-//!   with a large cache), candidates then checked in code (word boundaries, Luhn, SSN ranges);
+//! * **credential and PII patterns** ([`rule_ids`]): ASCII regexes in three groups, each run
+//!   only where one of its matches can start (a keyword rule's prefix literal, a long enough run
+//!   of digits, an `@`), candidates then checked in code (word boundaries, Luhn, SSN ranges);
 //! * **high-entropy tokens**: see the `entropy` module for the exact rule;
 //! * **system-prompt spans** ([`ScrubberBuilder::system_prompt`]): see the `prompt` module.
 //!

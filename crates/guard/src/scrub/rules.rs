@@ -1,4 +1,4 @@
-//! Credential and PII patterns: one multi-pattern regex scanned once over the text.
+//! Credential and PII patterns: three groups of regexes, scanned together once over the text.
 //!
 //! All patterns compile in ASCII mode (`unicode(false)`, `utf8(false)`): a byte-oriented lazy
 //! DFA keeps its speed on text with non-ASCII bytes and never fails on invalid UTF-8 (docs/ARCHITECTURE.md §9:
@@ -189,9 +189,14 @@ static VALUE_RES: LazyLock<Vec<regex::bytes::Regex>> = LazyLock::new(|| {
 
 /// Rules `[..NUM_START]` start with a literal keyword (a prefilter finds them); rules
 /// `[NUM_START..EMAIL]` start with a digit, or with `(` or `+` before a digit; rule `EMAIL` has
-/// an inner `@`. Each group is searched with the automaton that suits it, and the scan takes
+/// an inner `@`. Each group is searched the way that suits it (the first two anchored at the
+/// places a match can start, the email rule unanchored around its `@`), and the scan takes
 /// the leftmost candidate of the three (the lowest rule index at a tie): exactly what one
 /// leftmost-first regex over all the rules finds (`tests::groups_equal_one_regex`).
+///
+/// Anchored searches keep the lazy DFA small: an unanchored search over the keyword rules
+/// builds thousands of states (their counted repetitions overlap), and a short `confab scrub`
+/// process spent a sixth of its time building them (BENCHMARKS.md §11).
 const NUM_START: usize = 14;
 const EMAIL: usize = 19;
 
@@ -344,7 +349,11 @@ impl Patterns {
             }
             let input = Input::new(hay).range(c..until).anchored(Anchored::Yes);
             let m = self.number.search(&input)?;
-            Some(Next::At((m.start(), m.end(), NUM_START + m.pattern().as_usize())))
+            Some(Next::At((
+                m.start(),
+                m.end(),
+                NUM_START + m.pattern().as_usize(),
+            )))
         };
         let mut from = pos;
         while let Some(d) = next_digit(hay, from, until) {
