@@ -318,6 +318,7 @@ def main():
     w("benches/compare/run.sh            # everything below, ~15 min on 2 cores")
     w("RUNS=5 MEASUREMENT_TIME=5 benches/compare/run.sh   # the defaults used here")
     w("cargo bench --bench guard_token   # one criterion bench on its own")
+    w("benches/compare/scrub_ab.py REV   # confab scrub at REV and now, side by side (§11)")
     w("```")
     w("")
     w(f"Criterion: `cargo bench --bench {{guard_token,scrubber,generators,oracle,campaign}} -- --warm-up-time "
