@@ -632,7 +632,8 @@ def main():
     w("## 8. Campaigns: in-process next to loopback HTTP (criterion, `benches/campaign.rs`)")
     w("")
     whole = crit.elements("campaign/in_process/read")
-    w(f"The reference target, hardened. A whole campaign is {whole or '?':,} cases after the "
+    whole_text = "?" if whole is None else f"{whole:,}"
+    w(f"The reference target, hardened. A whole campaign is {whole_text} cases after the "
       "baselines at "
       "concurrency 8 on a 2-thread runtime: the service called as a function "
       "(`campaign::run_in_process`, what `confab::testing` runs) or served on a loopback port. "
