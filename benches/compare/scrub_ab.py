@@ -7,10 +7,11 @@ Wall-clock rates on a shared host drift from day to day (BENCHMARKS.md records �
 timed on one day cannot be re-checked on another by timing the new code alone. This script
 builds `confab` at BASE_REV (in a temporary git worktree) and at the working tree, generates
 the benchmark corpora (ASCII, ~1% non-ASCII, secret-dense: `benches/scrubber.rs`), registers
-the ten planted secrets as `run.sh` does, and times both binaries on each corpus, alternating
-A and B so that drift hits both alike. It prints, per corpus, the median CPU time (user + sys)
-and wall time of each and their ratio. A rate timed for BASE_REV on a quiet day, multiplied
-by the CPU ratio, is what the new code would have done that day.
+the ten planted secrets as `run.sh` does, and times both binaries on every corpus in rounds
+(one run of each pair per round), so that drift hits every figure alike. It prints, per corpus,
+the median CPU time (user + sys) and wall time of each and their ratio, then the ratio of each
+new run to each base run across corpora. A rate timed for BASE_REV on a quiet day, divided by
+the CPU ratio, is what the new code would have done that day.
 
 Everything stays local; the worktree and the corpora live in a temporary folder removed on exit.
 """
@@ -110,9 +111,25 @@ def main():
             os.environ[f"CONFAB_BENCH_SECRET_{i}"] = s
             secret_args += ["--secret-env", f"CONFAB_BENCH_SECRET_{i}"]
 
+        # Rounds outermost: every (corpus, binary) pair is timed once per round, so a drift of
+        # the host's speed hits every figure alike and ratios across corpora hold too.
+        times = {(c, w): ([], []) for c in corpora for w in ("base", "head")}
+        for i in range(args.runs + 1):
+            for name in corpora:
+                for which in ("base", "head"):
+                    exe = str(tmp / f"confab-{which}")
+                    cmd = [exe, "scrub", "--findings", "/dev/null", *secret_args]
+                    code, wall, cpu, _ = run_once(cmd, str(tmp / f"{name}.md"), False)
+                    if code not in (0, 1):
+                        sys.exit(f"{which} exited {code} on {name}")
+                    if i > 0:  # the first round warms the page cache
+                        times[(name, which)][0].append(cpu)
+                        times[(name, which)][1].append(wall)
+        cpu = {k: statistics.median(v[0]) for k, v in times.items()}
+        wall = {k: statistics.median(v[1]) for k, v in times.items()}
         print(
-            f"base {args.base} vs the working tree; {args.runs} runs each after one warm-up, "
-            "interleaved"
+            f"base {args.base} vs the working tree; {args.runs} rounds after one warm-up, each "
+            "timing every corpus with both binaries; medians"
         )
         print()
         print(
@@ -120,25 +137,20 @@ def main():
         )
         print("|---|---|---|---|---|---|---|")
         for name in corpora:
-            times = {"base": ([], []), "head": ([], [])}
-            for i in range(args.runs + 1):
-                for which in ("base", "head"):
-                    exe = str(tmp / f"confab-{which}")
-                    cmd = [exe, "scrub", "--findings", "/dev/null", *secret_args]
-                    code, wall, cpu, _ = run_once(cmd, str(tmp / f"{name}.md"), False)
-                    if code not in (0, 1):
-                        sys.exit(f"{which} exited {code} on {name}")
-                    if i > 0:
-                        times[which][0].append(cpu)
-                        times[which][1].append(wall)
-            (bc, bw), (hc, hw) = (
-                [statistics.median(x) for x in times[w]] for w in ("base", "head")
-            )
+            bc, hc = cpu[(name, "base")], cpu[(name, "head")]
+            bw, hw = wall[(name, "base")], wall[(name, "head")]
             print(
                 f"| {name} | {bc * 1e3:.1f} ms | {hc * 1e3:.1f} ms | {hc / bc:.2f}× "
                 f"| {bw * 1e3:.1f} ms | {hw * 1e3:.1f} ms | {hw / bw:.2f}× |"
             )
-
+        print()
+        print("CPU time of each new run over each base run (rows: new; columns: base):")
+        print()
+        print("| new \\ base | " + " | ".join(corpora) + " |")
+        print("|---|" + "---|" * len(corpora))
+        for new in corpora:
+            cells = [f"{cpu[(new, 'head')] / cpu[(old, 'base')]:.2f}×" for old in corpora]
+            print(f"| {new} | " + " | ".join(cells) + " |")
 
 if __name__ == "__main__":
     main()
