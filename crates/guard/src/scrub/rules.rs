@@ -732,6 +732,15 @@ mod tests {
             b"MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf",
             b"sk_live_",
             b"github_pat_",
+            // Number runs around the shortest match of each number rule.
+            b"0201 234 5678",
+            b"020/123 4567",
+            b"+1 (555) 123-4567",
+            b"555.123.4567",
+            b"1234567890123",
+            b"4111-1111-1111-1111",
+            b"12.34.56",
+            b"2025-02-17",
         ];
         let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = move || {
