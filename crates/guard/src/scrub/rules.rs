@@ -277,20 +277,17 @@ fn number_byte(b: u8) -> bool {
 const MIN_DIGIT_START_LEN: usize = 11;
 
 /// A necessary condition for a number-group match at `c` (checked before running the
-/// automaton there): `(` and three digits; `+` and a digit 1-9; or a digit, then at least
-/// [`MIN_DIGIT_START_LEN`] bytes of digits and the separators those rules allow. Most numbers in
-/// text (`limit=756`, `2025`) fail within a few bytes, so the automaton rarely runs on them.
+/// automaton there): `(` and three digits; `+` and a digit 1-9; or a digit followed by a digit,
+/// or by a space or `-` and a digit (every other number rule starts with three digits). A digit
+/// start must also leave [`MIN_DIGIT_START_LEN`] bytes of its run: [`Patterns::number_from`]
+/// checks that on the run it has measured.
 fn may_start_number(hay: &[u8], c: usize, until: usize) -> bool {
     let at = |k: usize| if c + k < until { hay[c + k] } else { 0 };
     match at(0) {
         b'(' => at(1).is_ascii_digit() && at(2).is_ascii_digit() && at(3).is_ascii_digit(),
         b'+' => matches!(at(1), b'1'..=b'9'),
         b'0'..=b'9' => {
-            (at(1).is_ascii_digit() || (matches!(at(1), b' ' | b'-') && at(2).is_ascii_digit()))
-                && c + MIN_DIGIT_START_LEN <= until
-                && hay[c..c + MIN_DIGIT_START_LEN]
-                    .iter()
-                    .all(|b| number_byte(*b))
+            at(1).is_ascii_digit() || (matches!(at(1), b' ' | b'-') && at(2).is_ascii_digit())
         }
         _ => false,
     }
@@ -368,8 +365,9 @@ impl Patterns {
                 .iter()
                 .position(|b| !number_byte(*b))
                 .map_or(until, |k| d + k);
-            if run_end - d >= MIN_DIGIT_START_LEN {
-                for c in (d..run_end).filter(|&c| hay[c].is_ascii_digit()) {
+            // Only starts that leave a shortest match's length of the run (none in most runs).
+            if let Some(last) = run_end.checked_sub(MIN_DIGIT_START_LEN) {
+                for c in (d..=last).filter(|&c| hay[c].is_ascii_digit()) {
                     if let Some(found) = try_at(c) {
                         return found;
                     }
