@@ -101,6 +101,16 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// One principal and one `POST /ask` endpoint sending `body`.
+    fn ask_spec(body: serde_json::Value) -> Spec {
+        Spec::builder()
+            .principal(Principal::new("alice").scope("a").owns(["n-1"]))
+            .endpoint(Endpoint::post("ask", "/ask").scope("a").body(body))
+            .downstream("/n/{id}")
+            .build()
+            .expect("spec")
+    }
+
     /// Logs each request's prompt (which carries the case's nonce) after a delay that differs
     /// per request, so that concurrent cases' lines interleave.
     fn echoing_service(ctx: TargetContext) -> Result<TargetService, String> {
@@ -145,16 +155,7 @@ mod tests {
     /// A session's report names the model calls confab could not read, as a campaign's does.
     #[tokio::test]
     async fn a_session_report_names_unknown_model_shapes() {
-        let spec = Spec::builder()
-            .principal(Principal::new("alice").scope("a").owns(["n-1"]))
-            .endpoint(
-                Endpoint::post("ask", "/ask")
-                    .scope("a")
-                    .body(serde_json::json!({"prompt": "{prompt}"})),
-            )
-            .downstream("/n/{id}")
-            .build()
-            .expect("spec");
+        let spec = ask_spec(serde_json::json!({"prompt": "{prompt}"}));
         let session = Session::start(spec, 1, Box::new(unknown_shape_service))
             .await
             .expect("session");
@@ -170,16 +171,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_cases_each_get_exactly_their_own_lines() {
-        let spec = Spec::builder()
-            .principal(Principal::new("alice").scope("a").owns(["n-1"]))
-            .endpoint(
-                Endpoint::post("ask", "/ask")
-                    .scope("a")
-                    .body(serde_json::json!({"prompt": "{prompt}", "note": "{resource}"})),
-            )
-            .downstream("/n/{id}")
-            .build()
-            .expect("spec");
+        let spec = ask_spec(serde_json::json!({"prompt": "{prompt}", "note": "{resource}"}));
         let options = Options::default();
         let Started { run, .. } = start(spec, &options, Mode::Direct(Box::new(echoing_service)))
             .await
