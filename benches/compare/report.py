@@ -693,16 +693,13 @@ def main():
         w(f"| {n:,} | {reqs:,} | {wall_s:.1f} s | {kb / 1024:.1f} MiB |")
     w("")
 
-    # Measured by the precision suite, not by run.sh: a hand-written file kept verbatim.
-    precision = Path(__file__).with_name("precision.md")
-    if precision.exists():
-        L.extend(precision.read_text().rstrip("\n").split("\n"))
-        w("")
-    # Measured in instructions by hand (callgrind), not by run.sh: kept verbatim too.
-    dense = Path(__file__).with_name("instructions.md")
-    if dense.exists():
-        L.extend(dense.read_text().rstrip("\n").split("\n"))
-        w("")
+    # Not measured by run.sh, so kept verbatim from hand-written files: §10 by the precision
+    # suite, §11 by hand (callgrind counts, side-by-side runs).
+    for name in ("precision.md", "instructions.md"):
+        section = Path(__file__).with_name(name)
+        if section.exists():
+            L.extend(section.read_text().rstrip("\n").split("\n"))
+            w("")
 
     Path(args.out).write_text("\n".join(L))
 
